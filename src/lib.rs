@@ -1,0 +1,50 @@
+//! node-lifecycle decides when a cloud VM may be deleted, and proves afterwards why it was or
+//! wasn't.
+//!
+//! Read top-down: [`state`] (the state machine), [`metrics`], [`policy`], [`node`] (one node's
+//! record), [`safety`] (the pure verdict rules), [`audit`] (the bounded ring), and [`fleet`]
+//! (the thread-safe registry that ties them together and runs the decommission protocol).
+//! [`ffi`] is the C ABI.
+//!
+//! ```
+//! use node_lifecycle::{Fleet, FleetOptions, NodeSpec, LifecycleState, Timestamp};
+//! use std::time::Duration;
+//!
+//! let fleet = Fleet::with_manual_clock(FleetOptions::default(), Timestamp(0)).unwrap();
+//! fleet.register(NodeSpec::cloud("worker-1", 8192)).unwrap();
+//! fleet.transition("worker-1", LifecycleState::Initializing, "cloud_init_started").unwrap();
+//! fleet.transition("worker-1", LifecycleState::Ready, "cloud_init_completed").unwrap();
+//! // Too young: rejected, and the rejection is in the audit ring.
+//! assert!(fleet.begin_decommission("worker-1", "reactive_policy").is_err());
+//! fleet.advance_clock(Duration::from_secs(30 * 60)).unwrap();
+//! let ticket = fleet.begin_decommission("worker-1", "reactive_policy").unwrap();
+//! // ... delete the VM at the provider ...
+//! fleet.complete_decommission(ticket.id).unwrap();
+//! assert_eq!(fleet.node("worker-1").unwrap().state, LifecycleState::Decommissioned);
+//! ```
+
+pub mod audit;
+pub mod clock;
+pub mod error;
+pub mod ffi;
+pub mod fleet;
+pub mod metrics;
+pub mod node;
+pub mod policy;
+pub mod reason;
+pub mod safety;
+pub mod state;
+
+pub use audit::{
+    AuditAction, AuditEntry, AuditPage, AuditRecord, AuditResult, AuditStats, StateSnapshot,
+};
+pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use error::{Error, Result};
+pub use fleet::{
+    ContainerOutcome, DecommissionTicket, Fleet, HealthOutcome, NodeInfo, NodeVerdict, TickReport,
+};
+pub use node::{Node, NodeSpec};
+pub use policy::{FleetOptions, Policy};
+pub use reason::ReasonCode;
+pub use safety::{Blocker, Verdict};
+pub use state::{HealthStatus, LifecycleState, NodeOrigin};

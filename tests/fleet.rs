@@ -1,0 +1,397 @@
+//! The fleet's protocol and its behaviour on bad input: every error is typed and changes nothing.
+
+use node_lifecycle::*;
+use std::sync::Arc;
+use std::time::Duration;
+
+const MIN: Duration = Duration::from_secs(60);
+
+fn fleet() -> Fleet {
+    Fleet::with_manual_clock(FleetOptions::default(), Timestamp(0)).unwrap()
+}
+
+/// A cloud node that has been ready for an hour and is past every grace.
+fn ready_node(f: &Fleet, id: &str) {
+    f.register(NodeSpec::cloud(id, 8192)).unwrap();
+    f.transition(id, LifecycleState::Initializing, "cloud_init_started")
+        .unwrap();
+    f.transition(id, LifecycleState::Ready, "cloud_init_completed")
+        .unwrap();
+    f.advance_clock(60 * MIN).unwrap();
+}
+
+fn assert_unchanged(f: &Fleet, before: &[NodeInfo], audit_before: u64) {
+    assert_eq!(f.nodes(), before);
+    assert_eq!(f.audit_stats().total_recorded, audit_before);
+}
+
+#[test]
+fn bad_input_is_a_typed_error_and_changes_nothing() {
+    let f = fleet();
+    ready_node(&f, "n1");
+    let before = f.nodes();
+    let seq = f.audit_stats().total_recorded;
+
+    assert_eq!(
+        f.transition("nope", LifecycleState::Ready, "x"),
+        Err(Error::NodeNotFound("nope".into()))
+    );
+    assert!(matches!(
+        f.transition("n1", LifecycleState::Initializing, "x"),
+        Err(Error::InvalidTransition {
+            from: LifecycleState::Ready,
+            to: LifecycleState::Initializing,
+            ..
+        })
+    ));
+    assert!(matches!(
+        f.transition("n1", LifecycleState::Active, ""),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(
+        matches!(f.begin_decommission("n1", ""), Err(Error::InvalidArgument(m)) if m.contains("decision_by"))
+    );
+    assert_eq!(
+        f.register(NodeSpec::cloud("n1", 1)).unwrap_err(),
+        Error::NodeExists("n1".into())
+    );
+    assert_eq!(f.complete_decommission(77), Err(Error::TicketInvalid(77)));
+    assert_eq!(
+        f.fail_decommission(77, "boom"),
+        Err(Error::TicketInvalid(77))
+    );
+    assert_eq!(
+        f.cancel_decommission(77, "x"),
+        Err(Error::TicketInvalid(77))
+    );
+    assert!(f.add_container("n1", "", 1).is_err());
+    assert!(f.add_container("n1", "c", u64::MAX).is_err());
+    assert!(f.reserve("n1", "c", 8193).is_err());
+    assert!(f
+        .set_policy(Policy {
+            unhealthy_threshold: 0,
+            ..Policy::default()
+        })
+        .is_err());
+    assert!(f.register(NodeSpec::cloud("x".repeat(300), 1)).is_err());
+    assert!(f.forget("n1").is_err());
+    assert_eq!(
+        f.transition("n1", LifecycleState::Ready, "again"),
+        Ok(None),
+        "self-transition is a no-op"
+    );
+    assert_unchanged(&f, &before, seq);
+
+    let sys = Fleet::new(FleetOptions::default()).unwrap();
+    assert_eq!(sys.advance_clock(MIN), Err(Error::NotManualClock));
+    assert!(Fleet::new(FleetOptions {
+        audit_capacity: 0,
+        ..Default::default()
+    })
+    .is_err());
+}
+
+#[test]
+fn unknown_node_decommission_is_a_failed_audit_entry() {
+    let f = fleet();
+    assert_eq!(
+        f.begin_decommission("ghost", "manual"),
+        Err(Error::NodeNotFound("ghost".into()))
+    );
+    let e = f.audit_recent(1).pop().unwrap();
+    assert_eq!(
+        (e.action, e.result),
+        (AuditAction::NodeDecommission, AuditResult::Failed)
+    );
+    assert_eq!(e.reason_code, ReasonCode::NodeNotFound.code());
+    assert_eq!(e.decision_by, "manual");
+}
+
+#[test]
+fn tickets_are_single_use_and_fail_keeps_the_node_draining() {
+    let f = fleet();
+    ready_node(&f, "n1");
+    let t = f.begin_decommission("n1", "reactive_policy").unwrap();
+    // A second begin while one is in flight is rejected and audited.
+    let err = f.begin_decommission("n1", "manual").unwrap_err();
+    assert_eq!(err.code(), ReasonCode::DecommissionInProgress.code());
+    // Placement cannot touch a draining node.
+    assert!(matches!(
+        f.reserve("n1", "c", 1),
+        Err(Error::NotSchedulable {
+            state: LifecycleState::Draining,
+            ..
+        })
+    ));
+    assert!(f.place_hold("n1", "h", "").is_err());
+    // Generic transitions cannot bypass the ticket.
+    assert_eq!(
+        f.transition("n1", LifecycleState::Unhealthy, "x")
+            .unwrap_err()
+            .code(),
+        112
+    );
+
+    // Containers discovered on it must be dealt with by cancelling first.
+    assert!(matches!(
+        f.sync_containers("n1", &[("c".into(), 1)]),
+        Err(Error::NotSchedulable { .. })
+    ));
+
+    f.fail_decommission(t.id, "provider 503").unwrap();
+    assert_eq!(f.node("n1").unwrap().state, LifecycleState::Draining);
+    let e = f.audit_by_result(AuditResult::Failed, 1).pop().unwrap();
+    assert_eq!(e.error.as_deref(), Some("provider 503"));
+    assert_eq!(e.decision_by, "reactive_policy");
+
+    f.complete_decommission(t.id).unwrap();
+    assert_eq!(
+        f.complete_decommission(t.id),
+        Err(Error::TicketInvalid(t.id))
+    );
+    assert_eq!(
+        f.cancel_decommission(t.id, "x"),
+        Err(Error::TicketInvalid(t.id))
+    );
+    let outcomes: Vec<AuditResult> = f
+        .audit_by_action(AuditAction::NodeDecommission, 10)
+        .iter()
+        .map(|e| e.result)
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            AuditResult::Rejected,
+            AuditResult::Failed,
+            AuditResult::Success
+        ]
+    );
+    // Only decommissioned nodes can be forgotten; their audit stays.
+    f.forget("n1").unwrap();
+    assert!(f.node("n1").is_err());
+    assert_eq!(f.audit_by_node("n1", 100).len(), 9);
+}
+
+#[test]
+fn cancel_returns_to_the_state_before_draining() {
+    let f = fleet();
+    ready_node(&f, "r");
+    let t = f.begin_decommission("r", "manual").unwrap();
+    assert_eq!(
+        f.cancel_decommission(t.id, "operator changed mind")
+            .unwrap(),
+        LifecycleState::Ready
+    );
+
+    ready_node(&f, "i");
+    f.add_container("i", "c", 1).unwrap();
+    f.remove_container("i", "c").unwrap();
+    f.advance_clock(30 * MIN).unwrap();
+    let t = f.begin_decommission("i", "manual").unwrap();
+    assert_eq!(
+        f.cancel_decommission(t.id, "demand spike").unwrap(),
+        LifecycleState::Idle
+    );
+    let e = f.audit_by_node("i", 1).pop().unwrap();
+    assert_eq!(
+        (e.from_state, e.to_state),
+        (Some(LifecycleState::Draining), Some(LifecycleState::Idle))
+    );
+    assert_eq!(e.reason, "decommission_cancelled: demand spike");
+    // Schedulable again.
+    f.reserve("i", "c2", 100).unwrap();
+}
+
+#[test]
+fn reservations_and_holds_block_and_release() {
+    let f = fleet();
+    ready_node(&f, "n1");
+    f.reserve("n1", "c1", 1024).unwrap();
+    assert_eq!(
+        f.evaluate("n1").unwrap().primary,
+        Some(ReasonCode::HasReservations)
+    );
+    assert_eq!(
+        f.node("n1").unwrap().state,
+        LifecycleState::Ready,
+        "a reservation is not a container yet"
+    );
+    let out = f.confirm_reservation("n1", "c1").unwrap();
+    assert_eq!(
+        (out.state, out.current_containers),
+        (LifecycleState::Active, 1)
+    );
+    assert_eq!(f.node("n1").unwrap().reserved_ram_mb, 0);
+    f.remove_container("n1", "c1").unwrap();
+    assert!(f
+        .place_hold("n1", "world:srv-7", "stopped server data")
+        .unwrap());
+    assert!(!f.place_hold("n1", "world:srv-7", "again").unwrap());
+    f.advance_clock(60 * MIN).unwrap();
+    let err = f.begin_decommission("n1", "reactive_policy").unwrap_err();
+    assert_eq!(err.code(), ReasonCode::HasHolds.code());
+    assert!(f.release_hold("n1", "world:srv-7").unwrap());
+    assert!(!f.release_hold("n1", "world:srv-7").unwrap());
+    assert!(f.evaluate("n1").unwrap().allowed);
+    assert!(f.confirm_reservation("n1", "nope").is_err());
+}
+
+#[test]
+fn health_threshold_recovery_and_resync() {
+    let f = fleet();
+    ready_node(&f, "n1");
+    f.add_container("n1", "c", 100).unwrap();
+    for i in 1..3 {
+        let h = f.report_health("n1", false).unwrap();
+        assert_eq!(
+            (h.state, h.consecutive_failures),
+            (LifecycleState::Active, i)
+        );
+    }
+    let h = f.report_health("n1", false).unwrap();
+    assert_eq!(
+        (h.state, h.health),
+        (LifecycleState::Unhealthy, HealthStatus::Unhealthy)
+    );
+    let h = f.report_health("n1", true).unwrap();
+    assert_eq!(
+        (h.state, h.health, h.consecutive_failures),
+        (LifecycleState::Ready, HealthStatus::Healthy, 0)
+    );
+    // Back from unhealthy: the container view must be re-synchronised before it counts as empty.
+    f.sync_containers("n1", &[]).unwrap();
+    let n = f.node("n1").unwrap();
+    assert!(!n.container_sync_pending);
+    let v = f.evaluate("n1").unwrap();
+    assert_eq!(v.primary, Some(ReasonCode::RecoveryGrace));
+}
+
+#[test]
+fn unhealthy_cleanup_keeps_its_state_until_completed() {
+    let f = fleet();
+    ready_node(&f, "n1");
+    f.transition("n1", LifecycleState::Unhealthy, "disk_failed")
+        .unwrap();
+    let t = f.begin_decommission("n1", "reactive_policy").unwrap();
+    assert_eq!(f.node("n1").unwrap().state, LifecycleState::Unhealthy);
+    // A health success while the deletion is in flight does not resurrect it.
+    assert_eq!(
+        f.report_health("n1", true).unwrap().state,
+        LifecycleState::Unhealthy
+    );
+    f.complete_decommission(t.id).unwrap();
+    assert_eq!(f.node("n1").unwrap().state, LifecycleState::Decommissioned);
+}
+
+#[test]
+fn provisioning_timeout_and_sync_timeout_fire_on_tick() {
+    let f = fleet();
+    f.register(NodeSpec::cloud("stuck", 0)).unwrap();
+    f.register(NodeSpec::recovered("back", 0)).unwrap();
+    f.advance_clock(14 * MIN).unwrap();
+    assert_eq!(f.tick(), TickReport::default());
+    f.advance_clock(MIN).unwrap();
+    let r = f.tick();
+    assert_eq!(r.provisioning_timeouts, vec!["stuck".to_string()]);
+    assert_eq!(f.node("stuck").unwrap().state, LifecycleState::Unhealthy);
+    f.advance_clock(15 * MIN).unwrap();
+    let r = f.tick();
+    assert_eq!(r.sync_timeouts, vec!["back".to_string()]);
+    let e = f.audit_by_node("back", 1).pop().unwrap();
+    assert_eq!(
+        (e.action, e.reason.as_str()),
+        (AuditAction::Recovery, "container_sync_timeout")
+    );
+    // Completion counts from the deadline, not from when tick ran.
+    assert_eq!(
+        f.node("back").unwrap().container_sync_completed_at_ms,
+        Some(Timestamp(30 * 60_000))
+    );
+    assert!(f.tick().sync_timeouts.is_empty(), "fires once");
+}
+
+#[test]
+fn finish_restore_completes_every_pending_sync() {
+    let f = fleet();
+    f.register(NodeSpec::recovered("a", 0)).unwrap();
+    f.register(NodeSpec::recovered("b", 0)).unwrap();
+    f.add_container("b", "c1", 10).unwrap();
+    let v = f.evaluate("a").unwrap();
+    assert_eq!(
+        v.blockers.iter().map(|b| b.code).collect::<Vec<_>>(),
+        vec![ReasonCode::ReadyTooYoung, ReasonCode::ContainerSyncPending]
+    );
+    assert_eq!(v.retry_after, None, "sync pending is not a timer");
+    assert_eq!(f.finish_restore(), 2);
+    assert_eq!(f.finish_restore(), 0);
+    f.advance_clock(31 * MIN).unwrap();
+    assert!(f.evaluate("a").unwrap().allowed);
+    assert_eq!(
+        f.evaluate("b").unwrap().primary,
+        Some(ReasonCode::HasContainers)
+    );
+}
+
+#[test]
+fn direct_draining_must_pass_the_rules_and_is_audited() {
+    let f = fleet();
+    ready_node(&f, "n1");
+    f.add_container("n1", "c", 1).unwrap();
+    let err = f
+        .transition("n1", LifecycleState::Draining, "disk_full")
+        .unwrap_err();
+    assert_eq!(err.code(), ReasonCode::HasContainers.code());
+    let e = f.audit_recent(1).pop().unwrap();
+    assert_eq!(
+        (e.action, e.result),
+        (AuditAction::LifecycleTransition, AuditResult::Rejected)
+    );
+    assert_eq!(f.node("n1").unwrap().state, LifecycleState::Active);
+}
+
+#[test]
+fn exactly_one_of_concurrent_reserve_and_decommission_wins() {
+    for round in 0..200 {
+        let f = Arc::new(fleet());
+        ready_node(&f, "n");
+        let a = {
+            let f = f.clone();
+            std::thread::spawn(move || f.reserve("n", "c", 10).is_ok())
+        };
+        let b = {
+            let f = f.clone();
+            std::thread::spawn(move || f.begin_decommission("n", "reactive_policy").is_ok())
+        };
+        let (reserved, began) = (a.join().unwrap(), b.join().unwrap());
+        assert!(
+            reserved ^ began,
+            "round {round}: reserved={reserved} began={began}"
+        );
+        let n = f.node("n").unwrap();
+        assert_eq!(n.state == LifecycleState::Draining, began);
+        assert_eq!(n.reservations.len() == 1, reserved);
+    }
+}
+
+#[test]
+fn audit_cursor_reports_gaps_after_eviction() {
+    let f = Fleet::with_manual_clock(
+        FleetOptions {
+            audit_capacity: 3,
+            ..Default::default()
+        },
+        Timestamp(0),
+    )
+    .unwrap();
+    for i in 0..5 {
+        f.register(NodeSpec::cloud(format!("n{i}"), 0)).unwrap();
+    }
+    let page = f.audit_since(0, 10);
+    assert_eq!(page.missed, 2);
+    assert_eq!(
+        page.entries.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        vec![3, 4, 5]
+    );
+    let s = f.audit_stats();
+    assert_eq!((s.total_recorded, s.retained, s.evicted), (5, 3, 2));
+}
