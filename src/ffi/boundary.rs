@@ -1,0 +1,503 @@
+//! The boundary: result codes, the error object, byte buffers, argument checks and the one
+//! macro every export goes through.
+
+use crate::error::Error;
+use crate::safety::Verdict;
+use std::ffi::{c_char, CString};
+
+/// The result of every fallible call. 0 is success, 1..99 are errors, and 100 and above are
+/// the reason code of a rejected decommission (the same numbers as `nl_reason`).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum nl_result {
+    Ok = 0,
+    NullArgument = 1,
+    InvalidUtf8 = 2,
+    InvalidArgument = 3,
+    NodeNotFound = 4,
+    NodeExists = 5,
+    InvalidTransition = 6,
+    NotSchedulable = 7,
+    InsufficientCapacity = 8,
+    TicketInvalid = 9,
+    NotManualClock = 10,
+    Panic = 11,
+    UnknownEnum = 12,
+    /// The handle was already freed (or never came from this library).
+    UseAfterFree = 13,
+    SystemNode = 100,
+    DedicatedNode = 101,
+    StillStarting = 102,
+    HasContainers = 103,
+    HasReservations = 104,
+    HasHolds = 105,
+    ReadyTooYoung = 106,
+    IdleTooRecent = 107,
+    NoContainerHistory = 108,
+    ContainerSyncPending = 109,
+    RecoveryGrace = 110,
+    AlreadyDecommissioned = 111,
+    DecommissionInProgress = 112,
+    NodeNotFoundReason = 113,
+}
+
+impl nl_result {
+    /// Every value, for the tests that tie these numbers to the core's.
+    pub const ALL: [nl_result; 28] = [
+        Self::Ok,
+        Self::NullArgument,
+        Self::InvalidUtf8,
+        Self::InvalidArgument,
+        Self::NodeNotFound,
+        Self::NodeExists,
+        Self::InvalidTransition,
+        Self::NotSchedulable,
+        Self::InsufficientCapacity,
+        Self::TicketInvalid,
+        Self::NotManualClock,
+        Self::Panic,
+        Self::UnknownEnum,
+        Self::UseAfterFree,
+        Self::SystemNode,
+        Self::DedicatedNode,
+        Self::StillStarting,
+        Self::HasContainers,
+        Self::HasReservations,
+        Self::HasHolds,
+        Self::ReadyTooYoung,
+        Self::IdleTooRecent,
+        Self::NoContainerHistory,
+        Self::ContainerSyncPending,
+        Self::RecoveryGrace,
+        Self::AlreadyDecommissioned,
+        Self::DecommissionInProgress,
+        Self::NodeNotFoundReason,
+    ];
+
+    /// The value with number `n`; `InvalidArgument` for a number the core never produces.
+    pub fn from_code(n: u32) -> nl_result {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|r| *r as u32 == n)
+            .unwrap_or(nl_result::InvalidArgument)
+    }
+
+    /// A static, NUL-terminated name such as "NL_RESULT_HAS_CONTAINERS".
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ok => "NL_RESULT_OK\0",
+            Self::NullArgument => "NL_RESULT_NULL_ARGUMENT\0",
+            Self::InvalidUtf8 => "NL_RESULT_INVALID_UTF8\0",
+            Self::InvalidArgument => "NL_RESULT_INVALID_ARGUMENT\0",
+            Self::NodeNotFound => "NL_RESULT_NODE_NOT_FOUND\0",
+            Self::NodeExists => "NL_RESULT_NODE_EXISTS\0",
+            Self::InvalidTransition => "NL_RESULT_INVALID_TRANSITION\0",
+            Self::NotSchedulable => "NL_RESULT_NOT_SCHEDULABLE\0",
+            Self::InsufficientCapacity => "NL_RESULT_INSUFFICIENT_CAPACITY\0",
+            Self::TicketInvalid => "NL_RESULT_TICKET_INVALID\0",
+            Self::NotManualClock => "NL_RESULT_NOT_MANUAL_CLOCK\0",
+            Self::Panic => "NL_RESULT_PANIC\0",
+            Self::UnknownEnum => "NL_RESULT_UNKNOWN_ENUM\0",
+            Self::UseAfterFree => "NL_RESULT_USE_AFTER_FREE\0",
+            Self::SystemNode => "NL_RESULT_SYSTEM_NODE\0",
+            Self::DedicatedNode => "NL_RESULT_DEDICATED_NODE\0",
+            Self::StillStarting => "NL_RESULT_STILL_STARTING\0",
+            Self::HasContainers => "NL_RESULT_HAS_CONTAINERS\0",
+            Self::HasReservations => "NL_RESULT_HAS_RESERVATIONS\0",
+            Self::HasHolds => "NL_RESULT_HAS_HOLDS\0",
+            Self::ReadyTooYoung => "NL_RESULT_READY_TOO_YOUNG\0",
+            Self::IdleTooRecent => "NL_RESULT_IDLE_TOO_RECENT\0",
+            Self::NoContainerHistory => "NL_RESULT_NO_CONTAINER_HISTORY\0",
+            Self::ContainerSyncPending => "NL_RESULT_CONTAINER_SYNC_PENDING\0",
+            Self::RecoveryGrace => "NL_RESULT_RECOVERY_GRACE\0",
+            Self::AlreadyDecommissioned => "NL_RESULT_ALREADY_DECOMMISSIONED\0",
+            Self::DecommissionInProgress => "NL_RESULT_DECOMMISSION_IN_PROGRESS\0",
+            Self::NodeNotFoundReason => "NL_RESULT_NODE_NOT_FOUND_REASON\0",
+        }
+    }
+}
+
+/// Error detail for one failed call: its code, a message, and for a rejection the verdict.
+///
+/// Thread-safety: an `nl_error` is owned by the caller that received it; it may be read or
+/// freed from any thread, but not concurrently with `nl_error_free`.
+pub struct nl_error {
+    code: nl_result,
+    message: CString,
+    verdict: Option<Verdict>,
+}
+
+/// A library-owned byte buffer (JSON). Read it with `nl_bytes_data`/`nl_bytes_len`, free it
+/// with `nl_bytes_free`.
+///
+/// Thread-safety: owned by the caller that received it; not shared by the library.
+pub struct nl_bytes {
+    data: Vec<u8>,
+}
+
+/// What an export's body fails with: a code and a message (and the verdict of a rejection).
+#[derive(Debug)]
+pub struct FfiError {
+    pub code: nl_result,
+    pub message: String,
+    pub verdict: Option<Verdict>,
+}
+
+impl FfiError {
+    pub fn new(code: nl_result, message: impl Into<String>) -> Self {
+        FfiError {
+            code,
+            message: message.into(),
+            verdict: None,
+        }
+    }
+
+    pub fn null(what: &str) -> Self {
+        Self::new(nl_result::NullArgument, format!("{what} must not be NULL"))
+    }
+
+    pub fn unknown_enum(what: &str, value: u32) -> Self {
+        Self::new(
+            nl_result::UnknownEnum,
+            format!("{value} is not a valid {what}"),
+        )
+    }
+}
+
+impl From<Error> for FfiError {
+    fn from(e: Error) -> Self {
+        FfiError {
+            code: nl_result::from_code(e.code()),
+            message: e.to_string(),
+            verdict: e.verdict().cloned(),
+        }
+    }
+}
+
+pub type FfiResult<T> = Result<T, FfiError>;
+
+/// Turns a body's outcome into the call's result, writing `err_out` (if non-NULL).
+///
+/// # Safety
+/// `err_out` must be NULL or point to writable storage for a pointer.
+#[doc(hidden)]
+pub unsafe fn finish(
+    outcome: std::thread::Result<FfiResult<()>>,
+    err_out: *mut *mut nl_error,
+) -> nl_result {
+    let err = match outcome {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Some(FfiError::new(
+                nl_result::Panic,
+                format!("internal error (panic caught at the C boundary): {what}"),
+            ))
+        }
+    };
+    let code = err.as_ref().map_or(nl_result::Ok, |e| e.code);
+    if !err_out.is_null() {
+        let boxed = err.map_or(std::ptr::null_mut(), |e| {
+            // Interior NULs cannot come from our messages, but never let one cause a failure.
+            let message = CString::new(e.message.replace('\0', "\\0")).unwrap_or_default();
+            Box::into_raw(Box::new(nl_error {
+                code: e.code,
+                message,
+                verdict: e.verdict,
+            }))
+        });
+        // SAFETY: err_out is non-NULL and, per the contract, points to writable storage.
+        unsafe { *err_out = boxed };
+    }
+    code
+}
+
+/// The one boundary every export goes through.
+///
+/// `ffi_boundary!(err_out, { ...; Ok(()) })` for calls returning `nl_result`: a panic becomes
+/// `NL_RESULT_PANIC`, an error its code, and `err_out` carries the detail.
+///
+/// `ffi_boundary!(value DEFAULT, { ... })` for calls returning a value (frees, getters): a
+/// panic returns `DEFAULT`.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! ffi_boundary {
+    (value $default:expr, $body:block) => {{
+        match ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(|| $body)) {
+            Ok(v) => v,
+            Err(_) => $default,
+        }
+    }};
+    ($err_out:ident, $body:block) => {{
+        let outcome = ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(
+            || -> $crate::ffi::FfiResult<()> { $body },
+        ));
+        // SAFETY: every export documents err_out as NULL or writable.
+        #[allow(unused_unsafe)]
+        unsafe {
+            $crate::ffi::finish(outcome, $err_out)
+        }
+    }};
+}
+
+/// Reads a pointer + length string argument. NULL is accepted only with length 0.
+///
+/// # Safety
+/// `ptr` must point to `len` readable bytes (or be NULL with `len == 0`) for the call.
+pub unsafe fn str_arg<'a>(ptr: *const u8, len: usize, what: &str) -> FfiResult<&'a str> {
+    if len == 0 {
+        return Ok("");
+    }
+    if ptr.is_null() {
+        return Err(FfiError::null(what));
+    }
+    if len > isize::MAX as usize {
+        return Err(FfiError::new(
+            nl_result::InvalidArgument,
+            format!("{what}: length {len} overflows"),
+        ));
+    }
+    // SAFETY: non-NULL, within isize::MAX, readable per the contract.
+    let bytes = unsafe { std::slice::from_raw_parts(ptr, len) };
+    std::str::from_utf8(bytes).map_err(|e| {
+        FfiError::new(
+            nl_result::InvalidUtf8,
+            format!("{what} is not valid UTF-8: {e}"),
+        )
+    })
+}
+
+/// Writes `value` to a required out-parameter.
+///
+/// # Safety
+/// `out` must be NULL or point to writable storage for a `T`.
+pub unsafe fn write_out<T>(out: *mut T, value: T, what: &str) -> FfiResult<()> {
+    if out.is_null() {
+        return Err(FfiError::null(what));
+    }
+    // SAFETY: non-NULL and writable per the contract.
+    unsafe { out.write(value) };
+    Ok(())
+}
+
+/// Writes `value` to an optional out-parameter (NULL means the caller does not want it).
+///
+/// # Safety
+/// `out` must be NULL or point to writable storage for a `T`.
+pub unsafe fn write_opt<T>(out: *mut T, value: T) {
+    if !out.is_null() {
+        // SAFETY: non-NULL and writable per the contract.
+        unsafe { out.write(value) };
+    }
+}
+
+/// Checks that a required out-parameter is present before any work is done, so that a call
+/// never changes state and then fails to report it.
+pub fn require_out<T>(out: *mut T, what: &str) -> FfiResult<()> {
+    if out.is_null() {
+        Err(FfiError::null(what))
+    } else {
+        Ok(())
+    }
+}
+
+/// Serialises `value` into a new `nl_bytes` and stores it in `out`.
+///
+/// # Safety
+/// `out` must be NULL or point to writable storage for a pointer.
+pub unsafe fn json_out<T: serde::Serialize>(out: *mut *mut nl_bytes, value: &T) -> FfiResult<()> {
+    require_out(out, "bytes_out")?;
+    let data = serde_json::to_vec(value)
+        .map_err(|e| FfiError::new(nl_result::InvalidArgument, format!("serialising: {e}")))?;
+    // SAFETY: checked non-NULL above.
+    unsafe { out.write(Box::into_raw(Box::new(nl_bytes { data }))) };
+    Ok(())
+}
+
+// ----- exports: version, results, errors, bytes ---------------------------------------------
+
+/// The library version, e.g. "0.1.0": a static string, never freed. Matches `NL_VERSION`.
+#[no_mangle]
+pub extern "C" fn nl_version() -> *const c_char {
+    ffi_boundary!(value std::ptr::null(), {
+        concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+    })
+}
+
+/// A static name for a result code ("NL_RESULT_HAS_CONTAINERS"), or NULL for an unknown
+/// number. Never freed.
+#[no_mangle]
+pub extern "C" fn nl_result_name(result: u32) -> *const c_char {
+    ffi_boundary!(value std::ptr::null(), {
+        nl_result::ALL
+            .iter()
+            .find(|r| **r as u32 == result)
+            .map_or(std::ptr::null(), |r| r.name().as_ptr().cast())
+    })
+}
+
+/// The code of an error; `NL_RESULT_NULL_ARGUMENT` for NULL.
+#[no_mangle]
+pub unsafe extern "C" fn nl_error_code(err: *const nl_error) -> nl_result {
+    ffi_boundary!(value nl_result::Panic, {
+        // SAFETY: NULL or a live nl_error per the contract.
+        unsafe { err.as_ref() }.map_or(nl_result::NullArgument, |e| e.code)
+    })
+}
+
+/// The error's NUL-terminated message, owned by the error: valid until `nl_error_free`.
+/// Returns "" for NULL.
+#[no_mangle]
+pub unsafe extern "C" fn nl_error_message(err: *const nl_error) -> *const c_char {
+    ffi_boundary!(value c"".as_ptr(), {
+        // SAFETY: NULL or a live nl_error per the contract.
+        unsafe { err.as_ref() }.map_or(c"".as_ptr(), |e| e.message.as_ptr())
+    })
+}
+
+/// For an error that is a rejected decommission or transition, writes the verdict to
+/// `verdict_out` and returns `NL_RESULT_OK`; otherwise returns `NL_RESULT_INVALID_ARGUMENT` and
+/// writes nothing.
+#[no_mangle]
+pub unsafe extern "C" fn nl_error_verdict(
+    err: *const nl_error,
+    verdict_out: *mut crate::ffi::nl_verdict,
+) -> nl_result {
+    let err_out: *mut *mut nl_error = std::ptr::null_mut();
+    ffi_boundary!(err_out, {
+        // SAFETY: NULL or a live nl_error per the contract.
+        let e = unsafe { err.as_ref() }.ok_or_else(|| FfiError::null("err"))?;
+        let v = e.verdict.as_ref().ok_or_else(|| {
+            FfiError::new(nl_result::InvalidArgument, "the error is not a rejection")
+        })?;
+        // SAFETY: NULL or writable per the contract.
+        unsafe { write_out(verdict_out, crate::ffi::nl_verdict::from(v), "verdict_out") }
+    })
+}
+
+/// Frees an error. NULL is a no-op.
+#[no_mangle]
+pub unsafe extern "C" fn nl_error_free(err: *mut nl_error) {
+    ffi_boundary!(value(), {
+        if !err.is_null() {
+            // SAFETY: a pointer this library returned and the caller has not freed.
+            drop(unsafe { Box::from_raw(err) });
+        }
+    })
+}
+
+/// The buffer's bytes (not NUL-terminated), owned by the buffer; NULL for NULL.
+#[no_mangle]
+pub unsafe extern "C" fn nl_bytes_data(bytes: *const nl_bytes) -> *const u8 {
+    ffi_boundary!(value std::ptr::null(), {
+        // SAFETY: NULL or a live nl_bytes per the contract.
+        unsafe { bytes.as_ref() }.map_or(std::ptr::null(), |b| b.data.as_ptr())
+    })
+}
+
+/// The buffer's length in bytes; 0 for NULL.
+#[no_mangle]
+pub unsafe extern "C" fn nl_bytes_len(bytes: *const nl_bytes) -> usize {
+    ffi_boundary!(value 0, {
+        // SAFETY: NULL or a live nl_bytes per the contract.
+        unsafe { bytes.as_ref() }.map_or(0, |b| b.data.len())
+    })
+}
+
+/// Frees a buffer. NULL is a no-op.
+#[no_mangle]
+pub unsafe extern "C" fn nl_bytes_free(bytes: *mut nl_bytes) {
+    ffi_boundary!(value(), {
+        if !bytes.is_null() {
+            // SAFETY: a pointer this library returned and the caller has not freed.
+            drop(unsafe { Box::from_raw(bytes) });
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::code;
+    use crate::reason::ReasonCode;
+
+    #[test]
+    fn result_numbers_match_the_core_codes_and_reasons() {
+        for r in ReasonCode::ALL {
+            let ffi = nl_result::from_code(r.code());
+            assert_eq!(ffi as u32, r.code(), "{r}");
+        }
+        for c in [
+            code::OK,
+            code::NULL_ARGUMENT,
+            code::INVALID_UTF8,
+            code::INVALID_ARGUMENT,
+            code::NODE_NOT_FOUND,
+            code::NODE_EXISTS,
+            code::INVALID_TRANSITION,
+            code::NOT_SCHEDULABLE,
+            code::INSUFFICIENT_CAPACITY,
+            code::TICKET_INVALID,
+            code::NOT_MANUAL_CLOCK,
+            code::PANIC,
+            code::UNKNOWN_ENUM,
+            code::USE_AFTER_FREE,
+        ] {
+            assert_eq!(nl_result::from_code(c) as u32, c);
+        }
+        // Names are unique and spell the variant.
+        let names: std::collections::HashSet<_> = nl_result::ALL.iter().map(|r| r.name()).collect();
+        assert_eq!(names.len(), nl_result::ALL.len());
+        assert_eq!(
+            nl_result::HasContainers.name(),
+            "NL_RESULT_HAS_CONTAINERS\0"
+        );
+    }
+
+    #[test]
+    fn a_panicking_body_becomes_a_result_code() {
+        let mut err: *mut nl_error = std::ptr::null_mut();
+        let err_out = &mut err as *mut *mut nl_error;
+        let r = ffi_boundary!(err_out, {
+            if true {
+                panic!("boom");
+            }
+            Ok(())
+        });
+        assert_eq!(r, nl_result::Panic);
+        unsafe {
+            assert_eq!(nl_error_code(err), nl_result::Panic);
+            let msg = std::ffi::CStr::from_ptr(nl_error_message(err))
+                .to_str()
+                .unwrap();
+            assert!(msg.contains("boom"), "{msg}");
+            nl_error_free(err);
+        }
+    }
+
+    #[test]
+    fn string_arguments_are_checked() {
+        unsafe {
+            assert_eq!(str_arg(std::ptr::null(), 0, "s").unwrap(), "");
+            assert_eq!(
+                str_arg(std::ptr::null(), 3, "s").unwrap_err().code,
+                nl_result::NullArgument
+            );
+            let bad = [0xffu8, 0xfe];
+            assert_eq!(
+                str_arg(bad.as_ptr(), 2, "s").unwrap_err().code,
+                nl_result::InvalidUtf8
+            );
+            assert_eq!(
+                str_arg(bad.as_ptr(), usize::MAX, "s").unwrap_err().code,
+                nl_result::InvalidArgument
+            );
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! Mechanical checks on the C ABI: the committed header matches the code, every export goes
+//! through the boundary macro, and the version agrees everywhere.
+
+use std::path::Path;
+
+fn read(p: impl AsRef<Path>) -> String {
+    std::fs::read_to_string(p.as_ref()).unwrap_or_else(|e| panic!("{}: {e}", p.as_ref().display()))
+}
+
+#[test]
+fn committed_header_matches_the_generated_one() {
+    let generated = read(Path::new(env!("OUT_DIR")).join("node_lifecycle.h"));
+    let committed = read(Path::new(env!("CARGO_MANIFEST_DIR")).join("include/node_lifecycle.h"));
+    assert!(
+        generated == committed,
+        "include/node_lifecycle.h is out of date with src/ffi: run `make header`, review the \
+         diff, and commit it"
+    );
+}
+
+/// Every `extern "C" fn` in src/ffi must start its body with `ffi_boundary!`.
+#[test]
+fn every_export_goes_through_the_boundary_macro() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/ffi");
+    let mut exports = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let src = read(&path);
+        let mut rest = src.as_str();
+        while let Some(pos) = rest.find("extern \"C\" fn ") {
+            let after = &rest[pos..];
+            let name: String = after["extern \"C\" fn ".len()..]
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            // The body starts at the first `{` after the signature's closing parenthesis and
+            // return type; its first statement must be the macro (an `let err_out = ...`
+            // binding for the one getter without an err_out parameter is allowed before it).
+            let body_start = after
+                .find(") -> ")
+                .unwrap_or_else(|| after.find(") {").unwrap());
+            let body = &after[body_start..];
+            let open = body.find('{').unwrap();
+            let first: Vec<&str> = body[open + 1..]
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .take(2)
+                .collect();
+            let ok = first[0].starts_with("ffi_boundary!(")
+                || (first[0].starts_with("let err_out") && first[1].starts_with("ffi_boundary!("));
+            assert!(
+                ok,
+                "{}: export {name} does not start with ffi_boundary!: {first:?}",
+                path.display()
+            );
+            assert!(
+                name.starts_with("nl_"),
+                "export {name} lacks the nl_ prefix"
+            );
+            exports += 1;
+            rest = &after[1..];
+        }
+    }
+    assert!(
+        exports >= 40,
+        "found only {exports} exports; the scan is broken"
+    );
+}
+
+/// Every name the header declares (functions, types, enum values, macros) has the prefix;
+/// parameter and field names are scoped and may be anything.
+#[test]
+fn every_declared_name_has_the_prefix() {
+    let header = read(Path::new(env!("CARGO_MANIFEST_DIR")).join("include/node_lifecycle.h"));
+    let mut declared = Vec::new();
+    for line in header.lines() {
+        let t = line.trim();
+        if t.starts_with("//")
+            || t.starts_with("/*")
+            || t.starts_with('#') && !t.starts_with("#define")
+        {
+            continue;
+        }
+        let ident = |s: &str| -> String {
+            s.chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect()
+        };
+        if let Some(rest) = t.strip_prefix("#define ") {
+            declared.push(ident(rest));
+        } else if let Some(rest) = t.strip_prefix("enum ") {
+            declared.push(ident(rest));
+        } else if let Some(rest) = t.strip_prefix("} ") {
+            declared.push(ident(rest));
+        } else if let Some(rest) = t.strip_prefix("typedef struct ") {
+            declared.push(ident(rest));
+        } else if line.starts_with("  ") && t.contains(" = ") && t.ends_with(',') {
+            declared.push(ident(t));
+        } else if !line.starts_with(' ') && t.contains('(') {
+            // A function declaration: the name is the identifier before '('.
+            let before = &t[..t.find('(').unwrap()];
+            declared.push(before.rsplit([' ', '*']).next().unwrap().to_string());
+        }
+    }
+    declared.retain(|n| !n.is_empty() && n != "NODE_LIFECYCLE_H");
+    assert!(
+        declared.len() > 80,
+        "scan found only {} names",
+        declared.len()
+    );
+    for name in declared {
+        assert!(
+            name.starts_with("nl_") || name.starts_with("NL_"),
+            "unprefixed name {name:?}"
+        );
+    }
+}
+
+#[test]
+fn versions_agree() {
+    let version = env!("CARGO_PKG_VERSION");
+    let header = read(Path::new(env!("CARGO_MANIFEST_DIR")).join("include/node_lifecycle.h"));
+    assert!(header.contains(&format!("#define NL_VERSION \"{version}\"")));
+    let mut parts = version.split('.');
+    for name in ["MAJOR", "MINOR", "PATCH"] {
+        let want = format!("#define NL_VERSION_{name} {}", parts.next().unwrap());
+        assert!(header.contains(&want), "missing {want}");
+    }
+    let runtime = unsafe { std::ffi::CStr::from_ptr(node_lifecycle::ffi::nl_version()) };
+    assert_eq!(runtime.to_str().unwrap(), version);
+}
