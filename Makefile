@@ -8,15 +8,18 @@ C_LIBS := -lpthread -ldl -lm
 STATIC_LIB := target/debug/libnode_lifecycle.a
 VALGRIND := valgrind -q --leak-check=full --show-leak-kinds=all --errors-for-leak-kinds=all --error-exitcode=1
 
-.PHONY: demo test bootstrap lint rust-test c-test c-example header lib
+.PHONY: demo test bootstrap lint rust-test c-test c-example header lib go-lib go-test go-demo
 
-## Builds the library and plays the four scenarios.
-demo:
+## Builds the library and plays the four scenarios: in Rust, then from Go as the conductor would.
+demo: go-lib
 	$(CARGO) run --quiet --example scenarios
+	@echo
+	@echo "=== The same scenarios from Go, driven the way the conductor drives them ==="
+	cd bindings/go && go run ./examples/conductor
 
 ## Runs every test: formatting, lints, Rust tests (including the header check), C tests under
-## valgrind.
-test: bootstrap lint rust-test c-test
+## valgrind, Go tests under the race detector.
+test: bootstrap lint rust-test c-test go-test
 
 bootstrap:
 	./scripts/bootstrap
@@ -24,6 +27,7 @@ bootstrap:
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets --quiet -- -D warnings
+	@test -z "$$(gofmt -l bindings/go)" || { echo "gofmt would change:"; gofmt -l bindings/go; exit 1; }
 
 rust-test:
 	$(CARGO) test --quiet
@@ -46,3 +50,10 @@ c-example: lib
 ## Regenerates include/node_lifecycle.h from src/ffi (review the diff before committing).
 header:
 	NL_WRITE_HEADER=1 $(CARGO) build --quiet --lib
+
+## The static library the Go package links (bindings/go/link_local.go).
+go-lib:
+	$(CARGO) build --quiet --release --lib
+
+go-test: go-lib
+	cd bindings/go && go vet ./... && go test -race -count=1 ./...

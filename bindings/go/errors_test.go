@@ -1,0 +1,287 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+func TestErrorPaths(t *testing.T) {
+	f := newFleet(t)
+	readyNode(t, f, "n1")
+	cases := []struct {
+		name string
+		err  error
+		want error
+	}{
+		{"unknown node", func() error { _, err := f.Evaluate("ghost"); return err }(), ErrNodeNotFound},
+		{"duplicate", f.RegisterCloudNode("n1", 1), ErrNodeExists},
+		{"invalid transition", func() error { _, err := f.Transition("n1", StateProvisioning, "x"); return err }(), ErrInvalidTransition},
+		{"unknown state", func() error { _, err := f.Transition("n1", State(42), "x"); return err }(), ErrUnknownEnum},
+		{"empty reason", func() error { _, err := f.Transition("n1", StateActive, ""); return err }(), ErrInvalidArgument},
+		{"empty decision_by", func() error { _, err := f.BeginDecommission("n1", ""); return err }(), ErrInvalidArgument},
+		{"stale ticket", f.CompleteDecommission(Ticket{ID: 999}), ErrTicketInvalid},
+		{"fail stale ticket", f.FailDecommission(Ticket{ID: 999}, errors.New("x")), ErrTicketInvalid},
+		{"cancel stale ticket", func() error { _, err := f.CancelDecommission(Ticket{ID: 999}, "x"); return err }(), ErrTicketInvalid},
+		{"capacity", func() error { _, err := f.Reserve("n1", "big", 9000); return err }(), ErrInsufficientCapacity},
+		{"invalid utf8", func() error { _, err := f.Evaluate("\xff\xfe"); return err }(), ErrInvalidUTF8},
+		{"confirm without reservation", func() error { _, err := f.ConfirmReservation("n1", "x"); return err }(), ErrInvalidArgument},
+		{"forget live node", f.Forget("n1"), ErrInvalidArgument},
+		{"bad node spec origin", f.Register(NodeSpec{ID: "x", Origin: Origin(9)}), ErrUnknownEnum},
+		{"nil delete func", func() error {
+			_, err := f.Decommission(context.Background(), "n1", "manual", nil)
+			return err
+		}(), ErrNullArgument},
+	}
+	for _, c := range cases {
+		if !errors.Is(c.err, c.want) {
+			t.Errorf("%s: got %v, want %v", c.name, c.err, c.want)
+		}
+		if errors.Is(c.err, ErrRejected) {
+			t.Errorf("%s: %v must not count as a rejection", c.name, c.err)
+		}
+	}
+	// None of them changed the node.
+	n, err := f.Node("n1")
+	must(t, err)
+	if n.State != StateReady || len(n.Reservations) != 0 {
+		t.Fatalf("node changed: %+v", n)
+	}
+
+	wall, err := New(Options{})
+	must(t, err)
+	defer wall.Close()
+	if err := wall.Advance(time.Second); !errors.Is(err, ErrNotManualClock) {
+		t.Fatalf("advance on wall clock: %v", err)
+	}
+	if _, err := New(Options{AuditCapacity: -1}); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("negative capacity: %v", err)
+	}
+	if _, err := New(Options{IdleGrace: 400 * 24 * time.Hour}); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("absurd grace: %v", err)
+	}
+}
+
+func TestRejectionCarriesEveryReason(t *testing.T) {
+	f := newFleet(t)
+	readyNode(t, f, "n1")
+	_, err := f.Reserve("n1", "r1", 100)
+	must(t, err)
+	_, err = f.PlaceHold("n1", "world:srv-1", "stopped server data")
+	must(t, err)
+	_, err = f.BeginDecommission("n1", "reactive_policy")
+	e := asError(t, err)
+	want := []Reason{ReasonHasReservations, ReasonHasHolds, ReasonReadyTooYoung}
+	if len(e.Verdict.Reasons) != len(want) {
+		t.Fatalf("reasons %v, want %v", e.Verdict.Reasons, want)
+	}
+	for i, r := range want {
+		if e.Verdict.Reasons[i] != r || !errors.Is(err, r) {
+			t.Fatalf("reason %d: %v, want %v", i, e.Verdict.Reasons[i], r)
+		}
+	}
+	if !e.Verdict.RetryAfter.IsZero() {
+		t.Fatal("occupancy is not a timer: no retry-after")
+	}
+	v, err := f.Explain("n1")
+	must(t, err)
+	if len(v.Messages) != 3 || v.Messages[0] != "node has 1 pending reservation" {
+		t.Fatalf("explain: %+v", v)
+	}
+}
+
+func TestFailedDeleteKeepsNodeDrainingAndCanBeRetried(t *testing.T) {
+	f := newFleet(t)
+	readyNode(t, f, "n1")
+	must(t, f.Advance(time.Hour))
+	boom := errors.New("provider 503")
+	ticket, err := f.Decommission(context.Background(), "n1", "reactive_policy", func(context.Context, string) error { return boom })
+	if !errors.Is(err, boom) {
+		t.Fatalf("want the delete error wrapped, got %v", err)
+	}
+	n, _ := f.Node("n1")
+	if n.State != StateDraining || n.Decommission == nil || n.Decommission.ID != ticket.ID {
+		t.Fatalf("node: %+v", n)
+	}
+	failed, err := f.AuditByResult(ResultFailed, 10)
+	must(t, err)
+	if len(failed) != 1 || failed[0].Error != "provider 503" {
+		t.Fatalf("failed entries: %+v", failed)
+	}
+	// A second decommission is rejected while the ticket is outstanding; the ticket completes.
+	if _, err := f.BeginDecommission("n1", "reactive_policy"); !errors.Is(err, ReasonDecommissionInProgress) {
+		t.Fatalf("second begin: %v", err)
+	}
+	must(t, f.CompleteDecommission(ticket))
+	if err := f.CompleteDecommission(ticket); !errors.Is(err, ErrTicketInvalid) {
+		t.Fatalf("ticket reuse: %v", err)
+	}
+}
+
+func TestDeletePanicIsRecordedAndReraised(t *testing.T) {
+	f := newFleet(t)
+	readyNode(t, f, "n1")
+	must(t, f.Advance(time.Hour))
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("panic was swallowed")
+			}
+		}()
+		_, _ = f.Decommission(context.Background(), "n1", "manual", func(context.Context, string) error { panic("provider sdk bug") })
+	}()
+	failed, err := f.AuditByResult(ResultFailed, 10)
+	must(t, err)
+	if len(failed) != 1 || failed[0].Error != "panic in delete function: provider sdk bug" {
+		t.Fatalf("failed entries: %+v", failed)
+	}
+}
+
+func TestCloseIsIdempotentAndUseAfterCloseIsAnError(t *testing.T) {
+	f, err := New(Options{ManualClockStart: t0})
+	must(t, err)
+	readyNode(t, f, "n1")
+	must(t, f.Close())
+	must(t, f.Close())
+	if _, err := f.Evaluate("n1"); !errors.Is(err, ErrClosed) {
+		t.Fatalf("evaluate after close: %v", err)
+	}
+	if err := f.RegisterCloudNode("n2", 1); !errors.Is(err, ErrClosed) {
+		t.Fatalf("register after close: %v", err)
+	}
+	if _, err := f.AuditRecent(10); !errors.Is(err, ErrClosed) {
+		t.Fatalf("audit after close: %v", err)
+	}
+	if !f.Now().IsZero() {
+		t.Fatal("Now after close should be the zero time")
+	}
+	var nilFleet *Fleet
+	if _, err := nilFleet.Evaluate("x"); !errors.Is(err, ErrNullArgument) {
+		t.Fatalf("nil fleet: %v", err)
+	}
+	must(t, nilFleet.Close())
+}
+
+func TestEmptyResultsAreEmptyNotNil(t *testing.T) {
+	f := newFleet(t)
+	for name, q := range map[string]func() ([]AuditEntry, error){
+		"recent":    func() ([]AuditEntry, error) { return f.AuditRecent(10) },
+		"by node":   func() ([]AuditEntry, error) { return f.AuditByNode("nobody", 10) },
+		"by action": func() ([]AuditEntry, error) { return f.AuditByAction(ActionScaleUp, 10) },
+	} {
+		got, err := q()
+		must(t, err)
+		if got == nil || len(got) != 0 {
+			t.Errorf("%s: %#v", name, got)
+		}
+	}
+	nodes, err := f.Nodes()
+	must(t, err)
+	if nodes == nil {
+		t.Error("Nodes() returned nil")
+	}
+	page, err := f.AuditSince(0, 10)
+	must(t, err)
+	if page.Entries == nil {
+		t.Error("AuditSince entries nil")
+	}
+}
+
+func TestPolicyRoundTripAndHealth(t *testing.T) {
+	f, err := New(Options{ManualClockStart: t0, IdleGrace: 5 * time.Minute, UnhealthyThreshold: 2, ReadyGrace: -1})
+	must(t, err)
+	defer f.Close()
+	p, err := f.Policy()
+	must(t, err)
+	if p.IdleGrace != 5*time.Minute || p.UnhealthyThreshold != 2 || p.ReadyGrace != 0 || p.PostSyncGrace != 10*time.Minute {
+		t.Fatalf("policy: %+v", p)
+	}
+	readyNode(t, f, "n1")
+	v, err := f.Evaluate("n1")
+	must(t, err)
+	if !v.Allowed {
+		t.Fatalf("ready grace of zero should allow at once: %+v", v)
+	}
+	h, err := f.ReportHealth("n1", false)
+	must(t, err)
+	if h.State != StateReady || h.ConsecutiveFailures != 1 {
+		t.Fatalf("%+v", h)
+	}
+	h, err = f.ReportHealth("n1", false)
+	must(t, err)
+	if h.State != StateUnhealthy || h.Health != HealthUnhealthy {
+		t.Fatalf("%+v", h)
+	}
+	h, err = f.ReportHealth("n1", true)
+	must(t, err)
+	if h.State != StateReady {
+		t.Fatalf("%+v", h)
+	}
+	v, err = f.Evaluate("n1")
+	must(t, err)
+	if !v.Has(ReasonContainerSyncPending) {
+		t.Fatalf("after recovery the container view must be re-synced: %+v", v)
+	}
+	_, err = f.SyncContainers("n1", nil)
+	must(t, err)
+	v, _ = f.Evaluate("n1")
+	if v.Primary != ReasonRecoveryGrace {
+		t.Fatalf("%+v", v)
+	}
+}
+
+func TestRecoveryAndTimers(t *testing.T) {
+	f := newFleet(t)
+	must(t, f.RegisterRecoveredNode("back", 4096, t0.Add(-48*time.Hour)))
+	must(t, f.RegisterCloudNode("stuck", 4096))
+	n, _ := f.Node("back")
+	if n.State != StateReady || !n.ContainerSyncPending || !n.ProvisionedAt.Equal(t0.Add(-48*time.Hour)) {
+		t.Fatalf("recovered: %+v", n)
+	}
+	must(t, f.Advance(15*time.Minute))
+	rep, err := f.Tick()
+	must(t, err)
+	if len(rep.ProvisioningTimeouts) != 1 || rep.ProvisioningTimeouts[0] != "stuck" {
+		t.Fatalf("tick: %+v", rep)
+	}
+	done, err := f.FinishRestore()
+	must(t, err)
+	if done != 1 {
+		t.Fatalf("finish restore completed %d", done)
+	}
+	must(t, f.Advance(10*time.Minute))
+	v, _ := f.Evaluate("back")
+	if !v.Allowed {
+		t.Fatalf("after sync and grace: %+v", v)
+	}
+	nodes, err := f.EvaluateAll()
+	must(t, err)
+	if len(nodes) != 2 || nodes[0].NodeID != "back" || nodes[1].NodeID != "stuck" || !nodes[1].Verdict.Allowed {
+		t.Fatalf("evaluate all: %+v", nodes)
+	}
+}
+
+func TestAuditCursorAndRecord(t *testing.T) {
+	f, err := New(Options{ManualClockStart: t0, AuditCapacity: 3})
+	must(t, err)
+	defer f.Close()
+	for _, id := range []string{"a", "b", "c", "d"} {
+		must(t, f.RegisterCloudNode(id, 0))
+	}
+	seq, err := f.RecordAudit(AuditRecord{Action: ActionScaleUp, Result: ResultSuccess, NodeID: "d", Reason: "demand", DecisionBy: "reactive_policy"})
+	must(t, err)
+	if seq != 5 {
+		t.Fatalf("seq %d", seq)
+	}
+	page, err := f.AuditSince(0, 100)
+	must(t, err)
+	if page.Missed != 2 || len(page.Entries) != 3 || page.NextCursor != 5 || page.Entries[2].Snapshot == nil {
+		t.Fatalf("page: %+v", page)
+	}
+	stats, err := f.AuditStats()
+	must(t, err)
+	if stats.TotalRecorded != 5 || stats.Retained+stats.Evicted != stats.TotalRecorded || stats.LastEntry.Action != ActionScaleUp {
+		t.Fatalf("stats: %+v", stats)
+	}
+}

@@ -1,0 +1,3 @@
+module github.com/payperplay/node-lifecycle/bindings/go
+
+go 1.22

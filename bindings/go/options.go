@@ -1,0 +1,117 @@
+package lifecycle
+
+// #include "node_lifecycle.h"
+import "C"
+
+import (
+	"runtime"
+	"time"
+)
+
+// Options configure a Fleet. The zero value means the defaults of the specification; a
+// negative duration means zero (no grace at all).
+type Options struct {
+	// ReadyGrace: a ready node may be deleted only this long after cloud-init completed (30m).
+	ReadyGrace time.Duration
+	// IdleGrace: an empty active/idle node may be deleted only this long after its last container (30m).
+	IdleGrace time.Duration
+	// PostSyncGrace: protection after a recovered node's containers were re-synchronised (10m).
+	PostSyncGrace time.Duration
+	// SyncTimeout: a pending container sync completes by itself after this long (30m).
+	SyncTimeout time.Duration
+	// ProvisioningTimeout: a node starting longer than this becomes unhealthy (15m).
+	ProvisioningTimeout time.Duration
+	// UnhealthyThreshold: consecutive failed health checks that make a node unhealthy (3).
+	UnhealthyThreshold int
+	// AuditCapacity: audit entries kept in memory (1000).
+	AuditCapacity int
+	// ManualClockStart, when non-zero, runs the fleet on a manual clock starting there, moved
+	// only by Fleet.Advance and Fleet.SetClock: for tests, examples and simulations.
+	ManualClockStart time.Time
+}
+
+// toC builds an nl_options; the caller frees it with C.nl_options_free.
+func (o Options) toC() (*C.nl_options, error) {
+	var opts *C.nl_options
+	var cerr *C.nl_error
+	if err := takeError(C.nl_options_new(&opts, &cerr), cerr); err != nil {
+		return nil, err
+	}
+	set := func(key C.uint32_t, value uint64) error {
+		var cerr *C.nl_error
+		return takeError(C.nl_options_set(opts, key, C.uint64_t(value), &cerr), cerr)
+	}
+	durations := []struct {
+		key C.uint32_t
+		d   time.Duration
+	}{
+		{C.NL_OPTION_READY_GRACE_MS, o.ReadyGrace},
+		{C.NL_OPTION_IDLE_GRACE_MS, o.IdleGrace},
+		{C.NL_OPTION_POST_SYNC_GRACE_MS, o.PostSyncGrace},
+		{C.NL_OPTION_SYNC_TIMEOUT_MS, o.SyncTimeout},
+		{C.NL_OPTION_PROVISIONING_TIMEOUT_MS, o.ProvisioningTimeout},
+	}
+	var err error
+	for _, d := range durations {
+		switch {
+		case err != nil:
+		case d.d < 0:
+			err = set(d.key, 0)
+		case d.d > 0:
+			err = set(d.key, uint64(d.d.Milliseconds()))
+		}
+	}
+	if err == nil && o.UnhealthyThreshold != 0 {
+		err = set(C.NL_OPTION_UNHEALTHY_THRESHOLD, uint64(o.UnhealthyThreshold))
+	}
+	if err == nil && o.AuditCapacity != 0 {
+		if o.AuditCapacity < 0 {
+			err = &Error{Code: CodeInvalidArgument, Message: "AuditCapacity must not be negative"}
+		} else {
+			err = set(C.NL_OPTION_AUDIT_CAPACITY, uint64(o.AuditCapacity))
+		}
+	}
+	if err == nil && o.UnhealthyThreshold < 0 {
+		err = &Error{Code: CodeInvalidArgument, Message: "UnhealthyThreshold must not be negative"}
+	}
+	if err == nil && !o.ManualClockStart.IsZero() {
+		var cerr *C.nl_error
+		err = takeError(C.nl_options_use_manual_clock(opts, C.int64_t(o.ManualClockStart.UnixMilli()), &cerr), cerr)
+	}
+	if err != nil {
+		C.nl_options_free(opts)
+		return nil, err
+	}
+	runtime.KeepAlive(o)
+	return opts, nil
+}
+
+// Policy is the policy a fleet applies now (Fleet.Policy).
+type Policy struct {
+	ReadyGrace          time.Duration
+	IdleGrace           time.Duration
+	PostSyncGrace       time.Duration
+	SyncTimeout         time.Duration
+	ProvisioningTimeout time.Duration
+	UnhealthyThreshold  int
+}
+
+type policyJSON struct {
+	ReadyGraceMs          int64 `json:"ready_grace_ms"`
+	IdleGraceMs           int64 `json:"idle_grace_ms"`
+	PostSyncGraceMs       int64 `json:"post_sync_grace_ms"`
+	SyncTimeoutMs         int64 `json:"sync_timeout_ms"`
+	ProvisioningTimeoutMs int64 `json:"provisioning_timeout_ms"`
+	UnhealthyThreshold    int   `json:"unhealthy_threshold"`
+}
+
+func (p policyJSON) policy() Policy {
+	return Policy{
+		ReadyGrace:          time.Duration(p.ReadyGraceMs) * time.Millisecond,
+		IdleGrace:           time.Duration(p.IdleGraceMs) * time.Millisecond,
+		PostSyncGrace:       time.Duration(p.PostSyncGraceMs) * time.Millisecond,
+		SyncTimeout:         time.Duration(p.SyncTimeoutMs) * time.Millisecond,
+		ProvisioningTimeout: time.Duration(p.ProvisioningTimeoutMs) * time.Millisecond,
+		UnhealthyThreshold:  p.UnhealthyThreshold,
+	}
+}
