@@ -613,6 +613,40 @@ nl_result nl_fleet_audit_record(const nl_fleet *fleet,
                                 uint64_t *seq_out,
                                 nl_error **err_out);
 
+// The fleet projection as JSON: capacity now (schedulable), coming (starting, with their ready
+// deadlines), leaving (draining), unusable (unhealthy), utilisation now and projected.
+nl_result nl_fleet_projection_json(const nl_fleet *fleet, nl_bytes **bytes_out, nl_error **err_out);
+
+// How many more nodes of `node_ram_mb` a further demand of `demand_mb` needs, counting the
+// free capacity now and the capacity already coming.
+nl_result nl_fleet_additional_nodes_needed(const nl_fleet *fleet,
+                                           uint64_t demand_mb,
+                                           uint64_t node_ram_mb,
+                                           uint64_t *nodes_out,
+                                           nl_error **err_out);
+
+// A consolidation plan as JSON. `request_json` is
+// `{"policy":{..},"non_migratable_containers":[..],"last_consolidation_at_ms":N}`, every
+// field optional (length 0 means all defaults). Read-only: nothing is changed.
+nl_result nl_fleet_consolidation_plan_json(const nl_fleet *fleet,
+                                           const uint8_t *request_json,
+                                           size_t request_json_len,
+                                           nl_bytes **bytes_out,
+                                           nl_error **err_out);
+
+// Records that a container moved from `from_node` to `to_node` (atomically, audited as
+// `container_migrate`). `decision_by` must not be empty.
+nl_result nl_fleet_record_migration(const nl_fleet *fleet,
+                                    const uint8_t *container_id,
+                                    size_t container_id_len,
+                                    const uint8_t *from_node,
+                                    size_t from_node_len,
+                                    const uint8_t *to_node,
+                                    size_t to_node_len,
+                                    const uint8_t *decision_by,
+                                    size_t decision_by_len,
+                                    nl_error **err_out);
+
 // Creates options holding the defaults. Free with `nl_options_free`.
 nl_result nl_options_new(nl_options **options_out, nl_error **err_out);
 

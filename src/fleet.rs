@@ -13,13 +13,14 @@ use crate::audit::{
 use crate::clock::{Clock, ManualClock, SystemClock, Timestamp};
 use crate::error::{Error, Result};
 use crate::node::{validate_name, DrainTicket, Node, NodeSpec, StateChange};
+use crate::planning::{self, ConsolidationPlan, ConsolidationPolicy, FleetProjection, PlanInput};
 use crate::policy::{FleetOptions, Policy};
 use crate::reason::ReasonCode;
 use crate::safety::{effective_sync_completion, evaluate, Verdict};
 use crate::state::{HealthStatus, LifecycleState, NodeOrigin};
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,6 +47,17 @@ pub struct HealthOutcome {
     pub health: HealthStatus,
     pub state: LifecycleState,
     pub consecutive_failures: u32,
+}
+
+/// What [`Fleet::consolidation_plan`] is asked.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsolidationRequest {
+    pub policy: ConsolidationPolicy,
+    /// Containers that must not be moved (they pin their node).
+    pub non_migratable_containers: Vec<String>,
+    /// When the last consolidation ran, for the cooldown.
+    pub last_consolidation_at_ms: Option<Timestamp>,
 }
 
 /// What [`Fleet::tick`] did: nodes whose timers fired.
@@ -838,6 +850,94 @@ impl Fleet {
         let now = self.clock.now();
         let g = self.inner.read();
         f(&mut g.nodes.values(), &g.policy, now)
+    }
+
+    // ----- planning ------------------------------------------------------------------------
+
+    /// Capacity now, coming (still starting) and leaving (draining), with utilisation.
+    pub fn projection(&self) -> FleetProjection {
+        let now = self.clock.now();
+        let g = self.inner.read();
+        planning::project(g.nodes.values(), &g.policy, now)
+    }
+
+    /// A consolidation plan over the whole fleet: which nodes to remove, where their containers
+    /// go, the savings, and why every other node stays. Read-only: nothing is changed.
+    pub fn consolidation_plan(&self, request: &ConsolidationRequest) -> Result<ConsolidationPlan> {
+        let now = self.clock.now();
+        let non_migratable: BTreeSet<String> =
+            request.non_migratable_containers.iter().cloned().collect();
+        let input = {
+            let g = self.inner.read();
+            PlanInput {
+                nodes: g
+                    .nodes
+                    .values()
+                    .map(|n| planning::plan_node(n, &g.policy, now, &non_migratable))
+                    .collect(),
+                pending_placements: g.nodes.values().map(|n| n.reservation_count() as u64).sum(),
+                last_consolidation_at_ms: request.last_consolidation_at_ms,
+            }
+        };
+        planning::plan_consolidation(&input, &request.policy, now)
+    }
+
+    /// Records that a container moved from one node to another, atomically: it leaves
+    /// `from_node` (which may become idle) and runs on `to_node` (which must be schedulable and
+    /// have room), and a `container_migrate` entry is recorded.
+    pub fn record_migration(
+        &self,
+        container_id: &str,
+        from_node: &str,
+        to_node: &str,
+        decision_by: &str,
+    ) -> Result<()> {
+        validate_name("decision_by", decision_by)?;
+        if from_node == to_node {
+            return Err(Error::InvalidArgument(
+                "a migration needs two different nodes".into(),
+            ));
+        }
+        let now = self.clock.now();
+        let mut g = self.inner.write();
+        let ram = *g
+            .node(from_node)?
+            .containers
+            .get(container_id)
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "container {container_id:?} is not on node {from_node:?}"
+                ))
+            })?;
+        {
+            let target = g.node(to_node)?;
+            if let Some(free) = target.free_ram_mb() {
+                if ram > free {
+                    return Err(Error::InsufficientCapacity {
+                        node: to_node.to_owned(),
+                        requested_mb: ram,
+                        free_mb: free,
+                    });
+                }
+            }
+        }
+        // Add first: it is the step that can be refused, and nothing has changed yet if it is.
+        let mut to = g.ctx(to_node, now)?;
+        to.node.add_container(container_id, ram, now)?;
+        to.settle_occupancy();
+        let mut from = g.ctx(from_node, now)?;
+        from.node.remove_container(container_id, now);
+        from.settle_occupancy();
+        let rec = AuditRecord::new(
+            AuditAction::ContainerMigrate,
+            from_node,
+            AuditResult::Success,
+        )
+        .container(container_id)
+        .reason(0, format!("moved to {to_node}"))
+        .decision_by(decision_by);
+        from.record(rec);
+        Ok(())
     }
 
     // ----- audit ---------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 //!
 //! Read top-down: [`state`] (the state machine), [`metrics`], [`policy`], [`node`] (one node's
 //! record), [`safety`] (the pure verdict rules), [`audit`] (the bounded ring), and [`fleet`]
-//! (the thread-safe registry that ties them together and runs the decommission protocol).
+//! (the thread-safe registry that ties them together and runs the decommission protocol), and
+//! [`planning`] (fleet projection and consolidation plans).
 //! [`ffi`] is the C ABI.
 //!
 //! ```
@@ -30,6 +31,7 @@ pub mod ffi;
 pub mod fleet;
 pub mod metrics;
 pub mod node;
+pub mod planning;
 pub mod policy;
 pub mod reason;
 pub mod safety;
@@ -41,9 +43,11 @@ pub use audit::{
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::{Error, Result};
 pub use fleet::{
-    ContainerOutcome, DecommissionTicket, Fleet, HealthOutcome, NodeInfo, NodeVerdict, TickReport,
+    ConsolidationRequest, ContainerOutcome, DecommissionTicket, Fleet, HealthOutcome, NodeInfo,
+    NodeVerdict, TickReport,
 };
 pub use node::{Node, NodeSpec};
+pub use planning::{ConsolidationPlan, ConsolidationPolicy, FleetProjection};
 pub use policy::{FleetOptions, Policy};
 pub use reason::ReasonCode;
 pub use safety::{Blocker, Verdict};

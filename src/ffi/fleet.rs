@@ -942,3 +942,97 @@ pub unsafe extern "C" fn nl_fleet_audit_record(
         Ok(())
     })
 }
+
+// ----- planning ------------------------------------------------------------------------------
+
+/// The fleet projection as JSON: capacity now (schedulable), coming (starting, with their ready
+/// deadlines), leaving (draining), unusable (unhealthy), utilisation now and projected.
+#[no_mangle]
+pub unsafe extern "C" fn nl_fleet_projection_json(
+    fleet: *const nl_fleet,
+    bytes_out: *mut *mut nl_bytes,
+    err_out: *mut *mut nl_error,
+) -> nl_result {
+    ffi_boundary!(err_out, {
+        require_out(bytes_out, "bytes_out")?;
+        let p = fleet_arg(fleet)?.projection();
+        // SAFETY: out-parameter per the contract.
+        unsafe { json_out(bytes_out, &p) }
+    })
+}
+
+/// How many more nodes of `node_ram_mb` a further demand of `demand_mb` needs, counting the
+/// free capacity now and the capacity already coming.
+#[no_mangle]
+pub unsafe extern "C" fn nl_fleet_additional_nodes_needed(
+    fleet: *const nl_fleet,
+    demand_mb: u64,
+    node_ram_mb: u64,
+    nodes_out: *mut u64,
+    err_out: *mut *mut nl_error,
+) -> nl_result {
+    ffi_boundary!(err_out, {
+        require_out(nodes_out, "nodes_out")?;
+        let n = fleet_arg(fleet)?
+            .projection()
+            .additional_nodes_needed(demand_mb, node_ram_mb)?;
+        // SAFETY: checked non-NULL above.
+        unsafe { write_out(nodes_out, n, "nodes_out") }
+    })
+}
+
+/// A consolidation plan as JSON. `request_json` is
+/// `{"policy":{..},"non_migratable_containers":[..],"last_consolidation_at_ms":N}`, every
+/// field optional (length 0 means all defaults). Read-only: nothing is changed.
+#[no_mangle]
+pub unsafe extern "C" fn nl_fleet_consolidation_plan_json(
+    fleet: *const nl_fleet,
+    request_json: *const u8,
+    request_json_len: usize,
+    bytes_out: *mut *mut nl_bytes,
+    err_out: *mut *mut nl_error,
+) -> nl_result {
+    ffi_boundary!(err_out, {
+        require_out(bytes_out, "bytes_out")?;
+        let f = fleet_arg(fleet)?;
+        // SAFETY: pointer + length per the contract.
+        let text = unsafe { str_arg(request_json, request_json_len, "request_json") }?;
+        let request: crate::fleet::ConsolidationRequest = if text.is_empty() {
+            Default::default()
+        } else {
+            serde_json::from_str(text).map_err(|e| {
+                FfiError::new(nl_result::InvalidArgument, format!("request_json: {e}"))
+            })?
+        };
+        let plan = f.consolidation_plan(&request)?;
+        // SAFETY: out-parameter per the contract.
+        unsafe { json_out(bytes_out, &plan) }
+    })
+}
+
+/// Records that a container moved from `from_node` to `to_node` (atomically, audited as
+/// `container_migrate`). `decision_by` must not be empty.
+#[no_mangle]
+pub unsafe extern "C" fn nl_fleet_record_migration(
+    fleet: *const nl_fleet,
+    container_id: *const u8,
+    container_id_len: usize,
+    from_node: *const u8,
+    from_node_len: usize,
+    to_node: *const u8,
+    to_node_len: usize,
+    decision_by: *const u8,
+    decision_by_len: usize,
+    err_out: *mut *mut nl_error,
+) -> nl_result {
+    ffi_boundary!(err_out, {
+        let f = fleet_arg(fleet)?;
+        // SAFETY: pointer + length pairs per the contract.
+        let cid = unsafe { str_arg(container_id, container_id_len, "container_id") }?;
+        let from = unsafe { str_arg(from_node, from_node_len, "from_node") }?;
+        let to = unsafe { str_arg(to_node, to_node_len, "to_node") }?;
+        let by = unsafe { str_arg(decision_by, decision_by_len, "decision_by") }?;
+        f.record_migration(cid, from, to, by)?;
+        Ok(())
+    })
+}

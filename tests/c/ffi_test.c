@@ -221,6 +221,56 @@ static void bad_inputs(void) {
   CHECK(strcmp(nl_version(), NL_VERSION) == 0);
 }
 
+/* Whether a JSON buffer contains `needle`; frees the buffer. */
+static int bytes_contain(nl_bytes *b, const char *needle) {
+  size_t len = nl_bytes_len(b);
+  char *text = malloc(len + 1);
+  memcpy(text, nl_bytes_data(b), len);
+  text[len] = 0;
+  int found = strstr(text, needle) != NULL;
+  free(text);
+  nl_bytes_free(b);
+  return found;
+}
+
+static void planning(void) {
+  nl_fleet *f = new_fleet();
+  cloud_ready(f, "a");
+  cloud_ready(f, "b");
+  CHECK(nl_fleet_add_container(f, S("a"), S("ca"), 1024, NULL, NULL) == NL_RESULT_OK);
+  CHECK(nl_fleet_add_container(f, S("b"), S("cb"), 1024, NULL, NULL) == NL_RESULT_OK);
+  nl_node_spec s = spec("booting", NL_ORIGIN_CLOUD, 4096);
+  CHECK(nl_fleet_register(f, &s, NULL) == NL_RESULT_OK);
+  CHECK(nl_fleet_advance_clock_ms(f, 60 * MIN, NULL) == NL_RESULT_OK);
+
+  nl_bytes *b = NULL;
+  CHECK(nl_fleet_projection_json(f, &b, NULL) == NL_RESULT_OK);
+  CHECK(bytes_contain(b, "\"coming\":{\"nodes\":1,\"total_ram_mb\":4096"));
+  uint64_t needed = 99;
+  CHECK(nl_fleet_additional_nodes_needed(f, 16384 + 4096 - 2048 + 1, 8192, &needed, NULL) == NL_RESULT_OK);
+  CHECK(needed == 1);
+  CHECK(nl_fleet_additional_nodes_needed(f, 1, 0, &needed, NULL) == NL_RESULT_INVALID_ARGUMENT);
+
+  /* Equal nodes: the id decides, "a" goes and its container moves to "b". Savings are 0 so the
+   * threshold is lowered to 0 for the test. */
+  const char *req = "{\"policy\":{\"min_savings_eur_per_hour\":0}}";
+  CHECK(nl_fleet_consolidation_plan_json(f, S(req), &b, NULL) == NL_RESULT_OK);
+  CHECK(bytes_contain(b, "\"moves\":[{\"container_id\":\"ca\",\"ram_mb\":1024,\"from_node\":\"a\",\"to_node\":\"b\"}]"));
+  CHECK(nl_fleet_consolidation_plan_json(f, NULL, 0, &b, NULL) == NL_RESULT_OK);
+  CHECK(bytes_contain(b, "\"refusal\":\"savings_below_threshold\""));
+  nl_error *err = NULL;
+  CHECK(nl_fleet_consolidation_plan_json(f, S("{\"polcy\":{}}"), &b, &err) == NL_RESULT_INVALID_ARGUMENT);
+  CHECK(strstr(nl_error_message(err), "unknown field") != NULL);
+  nl_error_free(err);
+
+  CHECK(nl_fleet_record_migration(f, S("ca"), S("a"), S("b"), S("consolidation_policy"), NULL) == NL_RESULT_OK);
+  CHECK(nl_fleet_record_migration(f, S("ca"), S("a"), S("b"), S("consolidation_policy"), NULL) == NL_RESULT_INVALID_ARGUMENT);
+  CHECK(nl_fleet_record_migration(f, S("cb"), S("b"), S("booting"), S("x"), NULL) == NL_RESULT_NOT_SCHEDULABLE);
+  CHECK(nl_fleet_audit_query(f, NL_AUDIT_FILTER_ACTION, NULL, 0, NL_AUDIT_ACTION_CONTAINER_MIGRATE, 10, &b, NULL) == NL_RESULT_OK);
+  CHECK(bytes_contain(b, "\"reason\":\"moved to b\""));
+  nl_fleet_free(f);
+}
+
 /* ----- threads ---------------------------------------------------------------------------- */
 
 #define THREADS 4
@@ -305,6 +355,7 @@ int main(void) {
   scenario_3();
   scenario_4();
   bad_inputs();
+  planning();
   threads();
   printf("%d passed, %d failed\n", passed, failed);
   return failed == 0 ? 0 : 1;
