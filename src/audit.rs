@@ -286,15 +286,19 @@ impl AuditRing {
 
     /// Appends, evicting the oldest entry when full. Returns the new entry's sequence number.
     pub fn append(&mut self, record: AuditRecord, at: Timestamp) -> u64 {
-        if self.entries.len() == self.capacity {
-            self.entries.pop_front();
-            self.evicted += 1;
-        }
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        self.by_action[record.action as usize] += 1;
-        self.by_result[record.result as usize] += 1;
-        self.entries.push_back(AuditEntry {
+        let entry = self.entry(record, at, self.next_seq);
+        self.push(entry)
+    }
+
+    /// The sequence number the next entry gets.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Builds the entry a record becomes at sequence number `seq`, without adding it: the fleet
+    /// writes entries to its journal before they enter the ring.
+    pub fn entry(&self, record: AuditRecord, at: Timestamp, seq: u64) -> AuditEntry {
+        AuditEntry {
             seq,
             at_ms: at,
             action: record.action,
@@ -308,8 +312,60 @@ impl AuditRing {
             from_state: record.from_state,
             to_state: record.to_state,
             snapshot: record.snapshot,
-        });
+        }
+    }
+
+    /// Adds an entry built by [`AuditRing::entry`] with the next sequence number.
+    pub fn push(&mut self, entry: AuditEntry) -> u64 {
+        debug_assert_eq!(entry.seq, self.next_seq, "entries are pushed in sequence");
+        if self.entries.len() == self.capacity {
+            self.entries.pop_front();
+            self.evicted += 1;
+        }
+        let seq = entry.seq;
+        self.next_seq = seq + 1;
+        self.by_action[entry.action as usize] += 1;
+        self.by_result[entry.result as usize] += 1;
+        self.entries.push_back(entry);
         seq
+    }
+
+    /// The ring as persisted.
+    pub fn state(&self) -> crate::storage::AuditState {
+        crate::storage::AuditState {
+            entries: self.entries.iter().cloned().collect(),
+            next_seq: self.next_seq,
+            evicted: self.evicted,
+            by_action: AuditAction::ALL
+                .iter()
+                .map(|a| (*a, self.by_action[*a as usize]))
+                .collect(),
+            by_result: AuditResult::ALL
+                .iter()
+                .map(|r| (*r, self.by_result[*r as usize]))
+                .collect(),
+        }
+    }
+
+    /// A ring of `capacity` holding a persisted state; if the state holds more entries than fit,
+    /// the oldest are evicted (and counted).
+    pub fn restore(capacity: usize, state: crate::storage::AuditState) -> AuditRing {
+        let mut ring = AuditRing::new(capacity);
+        let keep = state.entries.len().min(capacity);
+        let dropped = (state.entries.len() - keep) as u64;
+        ring.entries
+            .extend(state.entries.into_iter().skip(dropped as usize));
+        ring.next_seq = state
+            .next_seq
+            .max(ring.entries.back().map_or(1, |e| e.seq + 1));
+        ring.evicted = state.evicted + dropped;
+        for (a, n) in state.by_action {
+            ring.by_action[a as usize] = n;
+        }
+        for (r, n) in state.by_result {
+            ring.by_result[r as usize] = n;
+        }
+        ring
     }
 
     pub fn len(&self) -> usize {

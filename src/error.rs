@@ -33,6 +33,20 @@ pub enum Error {
     NotManualClock,
     #[error("node {node:?} may not be decommissioned: {}", verdict.message())]
     Rejected { node: String, verdict: Box<Verdict> },
+    /// The data directory could not be read or written (unwritable, full, I/O error). The
+    /// operation that returns it changed nothing.
+    #[error("storage: {0}")]
+    Storage(String),
+    #[error("data directory {0} is in use by another process")]
+    Locked(String),
+    #[error("{path}: on-disk format version {found} is newer than this library's ({supported})")]
+    UnsupportedFormat {
+        path: String,
+        found: u32,
+        supported: u32,
+    },
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
 }
 
 /// Stable numeric codes (the C ABI's `nl_result`). 0 is success; 1..99 are errors;
@@ -52,6 +66,10 @@ pub mod code {
     pub const PANIC: u32 = 11;
     pub const UNKNOWN_ENUM: u32 = 12;
     pub const USE_AFTER_FREE: u32 = 13;
+    pub const STORAGE: u32 = 14;
+    pub const LOCKED: u32 = 15;
+    pub const UNSUPPORTED_FORMAT: u32 = 16;
+    pub const CORRUPT: u32 = 17;
 }
 
 impl Error {
@@ -66,6 +84,10 @@ impl Error {
             Error::InsufficientCapacity { .. } => code::INSUFFICIENT_CAPACITY,
             Error::TicketInvalid(_) => code::TICKET_INVALID,
             Error::NotManualClock => code::NOT_MANUAL_CLOCK,
+            Error::Storage(_) => code::STORAGE,
+            Error::Locked(_) => code::LOCKED,
+            Error::UnsupportedFormat { .. } => code::UNSUPPORTED_FORMAT,
+            Error::Corrupt(_) => code::CORRUPT,
             Error::Rejected { verdict, .. } => verdict
                 .primary
                 .map(|r| r.code())

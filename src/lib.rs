@@ -36,6 +36,7 @@ pub mod policy;
 pub mod reason;
 pub mod safety;
 pub mod state;
+pub mod storage;
 
 pub use audit::{
     AuditAction, AuditEntry, AuditPage, AuditRecord, AuditResult, AuditStats, StateSnapshot,
@@ -43,8 +44,8 @@ pub use audit::{
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::{Error, Result};
 pub use fleet::{
-    ConsolidationRequest, ContainerOutcome, DecommissionTicket, Fleet, HealthOutcome, NodeInfo,
-    NodeVerdict, TickReport,
+    ConsolidationRequest, ContainerOutcome, DecommissionTicket, Fleet, FleetBuilder, HealthOutcome,
+    NodeInfo, NodeVerdict, TickReport,
 };
 pub use node::{Node, NodeSpec};
 pub use planning::{ConsolidationPlan, ConsolidationPolicy, FleetProjection};
@@ -52,3 +53,4 @@ pub use policy::{FleetOptions, Policy};
 pub use reason::ReasonCode;
 pub use safety::{Blocker, Verdict};
 pub use state::{HealthStatus, LifecycleState, NodeOrigin};
+pub use storage::{OpenReport, StorageOptions, StorageStatus, SyncPolicy};

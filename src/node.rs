@@ -152,7 +152,9 @@ pub struct StateChange {
     pub to: LifecycleState,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+/// Serialised as is by the journal and snapshots (see [`crate::storage`]); field names are part
+/// of the on-disk format.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Node {
     pub(crate) id: String,
     pub(crate) origin: NodeOrigin,

@@ -289,13 +289,13 @@ fn provisioning_timeout_and_sync_timeout_fire_on_tick() {
     f.register(NodeSpec::cloud("stuck", 0)).unwrap();
     f.register(NodeSpec::recovered("back", 0)).unwrap();
     f.advance_clock(14 * MIN).unwrap();
-    assert_eq!(f.tick(), TickReport::default());
+    assert_eq!(f.tick().unwrap(), TickReport::default());
     f.advance_clock(MIN).unwrap();
-    let r = f.tick();
+    let r = f.tick().unwrap();
     assert_eq!(r.provisioning_timeouts, vec!["stuck".to_string()]);
     assert_eq!(f.node("stuck").unwrap().state, LifecycleState::Unhealthy);
     f.advance_clock(15 * MIN).unwrap();
-    let r = f.tick();
+    let r = f.tick().unwrap();
     assert_eq!(r.sync_timeouts, vec!["back".to_string()]);
     let e = f.audit_by_node("back", 1).pop().unwrap();
     assert_eq!(
@@ -307,7 +307,7 @@ fn provisioning_timeout_and_sync_timeout_fire_on_tick() {
         f.node("back").unwrap().container_sync_completed_at_ms,
         Some(Timestamp(30 * 60_000))
     );
-    assert!(f.tick().sync_timeouts.is_empty(), "fires once");
+    assert!(f.tick().unwrap().sync_timeouts.is_empty(), "fires once");
 }
 
 #[test]
@@ -322,8 +322,8 @@ fn finish_restore_completes_every_pending_sync() {
         vec![ReasonCode::ReadyTooYoung, ReasonCode::ContainerSyncPending]
     );
     assert_eq!(v.retry_after, None, "sync pending is not a timer");
-    assert_eq!(f.finish_restore(), 2);
-    assert_eq!(f.finish_restore(), 0);
+    assert_eq!(f.finish_restore().unwrap(), 2);
+    assert_eq!(f.finish_restore().unwrap(), 0);
     f.advance_clock(31 * MIN).unwrap();
     assert!(f.evaluate("a").unwrap().allowed);
     assert_eq!(

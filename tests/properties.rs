@@ -121,8 +121,8 @@ proptest! {
                     if fleet.fail_decommission(*t, "provider error").is_ok() { expected.failed += 1; }
                 },
                 Op::Cancel(k) => if let Some(t) = tickets.get(k) { let _ = fleet.cancel_decommission(*t, "random"); },
-                Op::Tick => { fleet.tick(); }
-                Op::FinishRestore => { fleet.finish_restore(); }
+                Op::Tick => { fleet.tick().unwrap(); }
+                Op::FinishRestore => { fleet.finish_restore().unwrap(); }
             }
 
             let after = fleet.nodes();

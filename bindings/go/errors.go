@@ -24,6 +24,10 @@ const (
 	CodePanic                Code = C.NL_RESULT_PANIC
 	CodeUnknownEnum          Code = C.NL_RESULT_UNKNOWN_ENUM
 	CodeUseAfterFree         Code = C.NL_RESULT_USE_AFTER_FREE
+	CodeStorage              Code = C.NL_RESULT_STORAGE
+	CodeLocked               Code = C.NL_RESULT_LOCKED
+	CodeUnsupportedFormat    Code = C.NL_RESULT_UNSUPPORTED_FORMAT
+	CodeCorrupt              Code = C.NL_RESULT_CORRUPT
 )
 
 // Error is every error the library returns. It keeps the numeric code; for a rejected
@@ -81,6 +85,15 @@ var (
 	ErrTicketInvalid        = &Error{Code: CodeTicketInvalid}
 	ErrNotManualClock       = &Error{Code: CodeNotManualClock}
 	ErrUnknownEnum          = &Error{Code: CodeUnknownEnum}
+	// ErrStorage: the data directory could not be read or written (unwritable, full); the call
+	// changed nothing.
+	ErrStorage = &Error{Code: CodeStorage}
+	// ErrLocked: the data directory is open in another process.
+	ErrLocked = &Error{Code: CodeLocked}
+	// ErrUnsupportedFormat: the data directory was written by a newer library.
+	ErrUnsupportedFormat = &Error{Code: CodeUnsupportedFormat}
+	// ErrCorrupt: a snapshot or journal is damaged beyond a torn tail.
+	ErrCorrupt = &Error{Code: CodeCorrupt}
 	// ErrClosed: the Fleet was closed.
 	ErrClosed = &Error{Code: CodeUseAfterFree}
 	// ErrRejected matches every rejection by the safety rules (codes 100 and above).

@@ -28,6 +28,18 @@ type Options struct {
 	// ManualClockStart, when non-zero, runs the fleet on a manual clock starting there, moved
 	// only by Fleet.Advance and Fleet.SetClock: for tests, examples and simulations.
 	ManualClockStart time.Time
+
+	// DataDir, when set, makes the fleet persistent: New restores what the directory holds
+	// (restored nodes wait for their container sync, then the post-sync grace) and every
+	// mutation is journaled there before it returns. One process at a time (ErrLocked).
+	DataDir string
+	// SyncEvery: fsync after this many mutations (0 or 1: after every one). Writes always reach
+	// the operating system before a call returns; this bounds what a power loss can take.
+	SyncEvery int
+	// SyncMaxDelay: with SyncEvery > 1, also fsync when this long has passed since the last (1s).
+	SyncMaxDelay time.Duration
+	// CompactAfterRecords: snapshot and start a new journal after this many records (100000).
+	CompactAfterRecords int
 }
 
 // toC builds an nl_options; the caller frees it with C.nl_options_free.
@@ -73,6 +85,26 @@ func (o Options) toC() (*C.nl_options, error) {
 	}
 	if err == nil && o.UnhealthyThreshold < 0 {
 		err = &Error{Code: CodeInvalidArgument, Message: "UnhealthyThreshold must not be negative"}
+	}
+	if err == nil && o.SyncEvery < 0 {
+		err = &Error{Code: CodeInvalidArgument, Message: "SyncEvery must not be negative"}
+	}
+	if err == nil && o.SyncEvery > 1 {
+		err = set(C.NL_OPTION_SYNC_EVERY_WRITES, uint64(o.SyncEvery))
+	}
+	if err == nil && o.SyncMaxDelay > 0 {
+		err = set(C.NL_OPTION_SYNC_MAX_DELAY_MS, uint64(o.SyncMaxDelay.Milliseconds()))
+	}
+	if err == nil && o.CompactAfterRecords < 0 {
+		err = &Error{Code: CodeInvalidArgument, Message: "CompactAfterRecords must not be negative"}
+	}
+	if err == nil && o.CompactAfterRecords > 0 {
+		err = set(C.NL_OPTION_COMPACT_AFTER_RECORDS, uint64(o.CompactAfterRecords))
+	}
+	if err == nil && o.DataDir != "" {
+		var cerr *C.nl_error
+		p, n := cstr(o.DataDir)
+		err = takeError(C.nl_options_set_data_dir(opts, p, n, &cerr), cerr)
 	}
 	if err == nil && !o.ManualClockStart.IsZero() {
 		var cerr *C.nl_error

@@ -25,6 +25,14 @@ pub enum nl_result {
     UnknownEnum = 12,
     /// The handle was already freed (or never came from this library).
     UseAfterFree = 13,
+    /// The data directory could not be read or written (unwritable, full, I/O error).
+    Storage = 14,
+    /// The data directory is open in another process.
+    Locked = 15,
+    /// The data directory was written by a newer version of the library.
+    UnsupportedFormat = 16,
+    /// A snapshot or journal is damaged beyond a torn tail.
+    Corrupt = 17,
     SystemNode = 100,
     DedicatedNode = 101,
     StillStarting = 102,
@@ -43,7 +51,7 @@ pub enum nl_result {
 
 impl nl_result {
     /// Every value, for the tests that tie these numbers to the core's.
-    pub const ALL: [nl_result; 28] = [
+    pub const ALL: [nl_result; 32] = [
         Self::Ok,
         Self::NullArgument,
         Self::InvalidUtf8,
@@ -58,6 +66,10 @@ impl nl_result {
         Self::Panic,
         Self::UnknownEnum,
         Self::UseAfterFree,
+        Self::Storage,
+        Self::Locked,
+        Self::UnsupportedFormat,
+        Self::Corrupt,
         Self::SystemNode,
         Self::DedicatedNode,
         Self::StillStarting,
@@ -100,6 +112,10 @@ impl nl_result {
             Self::Panic => "NL_RESULT_PANIC\0",
             Self::UnknownEnum => "NL_RESULT_UNKNOWN_ENUM\0",
             Self::UseAfterFree => "NL_RESULT_USE_AFTER_FREE\0",
+            Self::Storage => "NL_RESULT_STORAGE\0",
+            Self::Locked => "NL_RESULT_LOCKED\0",
+            Self::UnsupportedFormat => "NL_RESULT_UNSUPPORTED_FORMAT\0",
+            Self::Corrupt => "NL_RESULT_CORRUPT\0",
             Self::SystemNode => "NL_RESULT_SYSTEM_NODE\0",
             Self::DedicatedNode => "NL_RESULT_DEDICATED_NODE\0",
             Self::StillStarting => "NL_RESULT_STILL_STARTING\0",
@@ -448,6 +464,10 @@ mod tests {
             code::PANIC,
             code::UNKNOWN_ENUM,
             code::USE_AFTER_FREE,
+            code::STORAGE,
+            code::LOCKED,
+            code::UNSUPPORTED_FORMAT,
+            code::CORRUPT,
         ] {
             assert_eq!(nl_result::from_code(c) as u32, c);
         }

@@ -195,13 +195,18 @@ pub unsafe extern "C" fn nl_fleet_new(
     ffi_boundary!(err_out, {
         require_out(fleet_out, "fleet_out")?;
         // SAFETY: NULL or a live nl_options per the contract.
-        let (opts, manual) = match unsafe { options.as_ref() } {
-            Some(o) => (o.options, o.manual_clock_start),
-            None => (FleetOptions::default(), None),
-        };
-        let fleet = match manual {
-            Some(start) => Fleet::with_manual_clock(opts, start)?,
-            None => Fleet::new(opts)?,
+        let fleet = match unsafe { options.as_ref() } {
+            Some(o) => {
+                let mut b = Fleet::builder(o.options);
+                if let Some(start) = o.manual_clock_start {
+                    b = b.manual_clock(start);
+                }
+                if let Some(dir) = &o.data_dir {
+                    b = b.data_dir(dir, o.storage.clone());
+                }
+                b.build()?
+            }
+            None => Fleet::new(FleetOptions::default())?,
         };
         let token = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed) << 4;
         FLEETS.write().insert(token, Arc::new(fleet));
@@ -230,6 +235,50 @@ pub extern "C" fn nl_fleet_free(fleet: *mut nl_fleet) {
             // Dropped outside the lock: freeing a large fleet must not stall other fleets.
             drop(removed);
         }
+    })
+}
+
+/// Forces a persistent fleet's journal to disk (a no-op for an in-memory fleet).
+#[no_mangle]
+pub unsafe extern "C" fn nl_fleet_sync(
+    fleet: *const nl_fleet,
+    err_out: *mut *mut nl_error,
+) -> nl_result {
+    ffi_boundary!(err_out, {
+        fleet_arg(fleet)?.sync()?;
+        Ok(())
+    })
+}
+
+/// Writes a snapshot and starts a new journal now (a no-op for an in-memory fleet).
+#[no_mangle]
+pub unsafe extern "C" fn nl_fleet_compact(
+    fleet: *const nl_fleet,
+    err_out: *mut *mut nl_error,
+) -> nl_result {
+    ffi_boundary!(err_out, {
+        fleet_arg(fleet)?.compact()?;
+        Ok(())
+    })
+}
+
+/// The storage state as JSON: `{"open_report":{..},"status":{..}}`, both null for an in-memory
+/// fleet. The open report says what reopening found (torn tail bytes skipped, records replayed).
+#[no_mangle]
+pub unsafe extern "C" fn nl_fleet_storage_json(
+    fleet: *const nl_fleet,
+    bytes_out: *mut *mut nl_bytes,
+    err_out: *mut *mut nl_error,
+) -> nl_result {
+    ffi_boundary!(err_out, {
+        require_out(bytes_out, "bytes_out")?;
+        let f = fleet_arg(fleet)?;
+        let info = serde_json::json!({
+            "open_report": f.open_report(),
+            "status": f.storage_status(),
+        });
+        // SAFETY: out-parameter per the contract.
+        unsafe { json_out(bytes_out, &info) }
     })
 }
 
@@ -398,7 +447,7 @@ pub unsafe extern "C" fn nl_fleet_tick(
 ) -> nl_result {
     ffi_boundary!(err_out, {
         let f = fleet_arg(fleet)?;
-        let report = f.tick();
+        let report = f.tick()?;
         if !report_out.is_null() {
             // SAFETY: non-NULL out-parameter per the contract.
             unsafe { json_out(report_out, &report) }?;
@@ -416,7 +465,7 @@ pub unsafe extern "C" fn nl_fleet_finish_restore(
     err_out: *mut *mut nl_error,
 ) -> nl_result {
     ffi_boundary!(err_out, {
-        let n = fleet_arg(fleet)?.finish_restore();
+        let n = fleet_arg(fleet)?.finish_restore()?;
         // SAFETY: optional out-parameter per the contract.
         unsafe { write_opt(completed_out, n) };
         Ok(())

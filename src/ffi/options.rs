@@ -4,6 +4,8 @@ use super::boundary::*;
 use crate::clock::Timestamp;
 use crate::ffi_boundary;
 use crate::policy::FleetOptions;
+use crate::storage::{StorageOptions, SyncPolicy};
+use std::path::PathBuf;
 
 /// Options for `nl_fleet_new` and `nl_fleet_set_policy`. Starts at the defaults of SPEC.md.
 ///
@@ -12,6 +14,19 @@ use crate::policy::FleetOptions;
 pub struct nl_options {
     pub(crate) options: FleetOptions,
     pub(crate) manual_clock_start: Option<Timestamp>,
+    pub(crate) data_dir: Option<PathBuf>,
+    pub(crate) storage: StorageOptions,
+}
+
+impl nl_options {
+    fn defaults(options: FleetOptions) -> Self {
+        nl_options {
+            options,
+            manual_clock_start: None,
+            data_dir: None,
+            storage: StorageOptions::default(),
+        }
+    }
 }
 
 /// The settings `nl_options_set` can change. Durations are milliseconds.
@@ -25,6 +40,12 @@ pub enum nl_option {
     ProvisioningTimeoutMs = 4,
     UnhealthyThreshold = 5,
     AuditCapacity = 6,
+    /// Persistent fleets: fsync after this many mutations (0 or 1: after every mutation).
+    SyncEveryWrites = 7,
+    /// Persistent fleets with batched sync: also fsync when this long has passed since the last.
+    SyncMaxDelayMs = 8,
+    /// Persistent fleets: compact after this many journal records.
+    CompactAfterRecords = 9,
 }
 
 /// Creates options holding the defaults. Free with `nl_options_free`.
@@ -35,10 +56,7 @@ pub unsafe extern "C" fn nl_options_new(
 ) -> nl_result {
     ffi_boundary!(err_out, {
         require_out(options_out, "options_out")?;
-        let boxed = Box::into_raw(Box::new(nl_options {
-            options: FleetOptions::default(),
-            manual_clock_start: None,
-        }));
+        let boxed = Box::into_raw(Box::new(nl_options::defaults(FleetOptions::default())));
         // SAFETY: checked non-NULL.
         unsafe { options_out.write(boxed) };
         Ok(())
@@ -59,10 +77,7 @@ pub unsafe extern "C" fn nl_options_from_json(
         // SAFETY: pointer + length per the contract.
         let text = unsafe { str_arg(json, json_len, "json") }?;
         let options = FleetOptions::from_json(text)?;
-        let boxed = Box::into_raw(Box::new(nl_options {
-            options,
-            manual_clock_start: None,
-        }));
+        let boxed = Box::into_raw(Box::new(nl_options::defaults(options)));
         // SAFETY: checked non-NULL.
         unsafe { options_out.write(boxed) };
         Ok(())
@@ -102,6 +117,36 @@ pub unsafe extern "C" fn nl_options_set(
                 o.options.audit_capacity =
                     usize::try_from(value).map_err(|_| too_big("audit_capacity"))?
             }
+            k if k == nl_option::SyncEveryWrites as u32
+                || k == nl_option::SyncMaxDelayMs as u32 =>
+            {
+                let (mut writes, mut delay) = match o.storage.sync {
+                    SyncPolicy::EveryWrite => (1, 1000),
+                    SyncPolicy::Batched {
+                        max_writes,
+                        max_delay_ms,
+                    } => (max_writes, max_delay_ms),
+                };
+                if k == nl_option::SyncEveryWrites as u32 {
+                    writes = u32::try_from(value).map_err(|_| too_big("sync_every_writes"))?;
+                } else {
+                    delay = value;
+                }
+                o.storage.sync = if writes <= 1 {
+                    SyncPolicy::EveryWrite
+                } else {
+                    SyncPolicy::Batched {
+                        max_writes: writes,
+                        max_delay_ms: delay,
+                    }
+                };
+            }
+            k if k == nl_option::CompactAfterRecords as u32 => {
+                if value == 0 {
+                    return Err(too_big("compact_after_records"));
+                }
+                o.storage.compact_after_records = value;
+            }
             other => return Err(FfiError::unknown_enum("nl_option", other)),
         }
         Ok(())
@@ -120,6 +165,26 @@ pub unsafe extern "C" fn nl_options_use_manual_clock(
         // SAFETY: NULL or a live nl_options per the contract.
         let o = unsafe { options.as_mut() }.ok_or_else(|| FfiError::null("options"))?;
         o.manual_clock_start = Some(Timestamp(start_ms));
+        Ok(())
+    })
+}
+
+/// Makes fleets created from these options persist to the directory `path` (UTF-8): they
+/// restore what it holds and journal every mutation before the call returns. Length 0 removes
+/// the directory again (an in-memory fleet).
+#[no_mangle]
+pub unsafe extern "C" fn nl_options_set_data_dir(
+    options: *mut nl_options,
+    path: *const u8,
+    path_len: usize,
+    err_out: *mut *mut nl_error,
+) -> nl_result {
+    ffi_boundary!(err_out, {
+        // SAFETY: NULL or a live nl_options per the contract.
+        let o = unsafe { options.as_mut() }.ok_or_else(|| FfiError::null("options"))?;
+        // SAFETY: pointer + length per the contract.
+        let p = unsafe { str_arg(path, path_len, "path") }?;
+        o.data_dir = (!p.is_empty()).then(|| PathBuf::from(p));
         Ok(())
     })
 }

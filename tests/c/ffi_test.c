@@ -271,6 +271,44 @@ static void planning(void) {
   nl_fleet_free(f);
 }
 
+static void persistence(void) {
+  char dir[] = "/tmp/nl-c-test-XXXXXX";
+  CHECK(mkdtemp(dir) != NULL);
+  nl_options *opts = NULL;
+  CHECK(nl_options_new(&opts, NULL) == NL_RESULT_OK);
+  CHECK(nl_options_use_manual_clock(opts, T0, NULL) == NL_RESULT_OK);
+  CHECK(nl_options_set_data_dir(opts, S(dir), NULL) == NL_RESULT_OK);
+  CHECK(nl_options_set(opts, NL_OPTION_SYNC_EVERY_WRITES, 8, NULL) == NL_RESULT_OK);
+  CHECK(nl_options_set(opts, NL_OPTION_COMPACT_AFTER_RECORDS, 0, NULL) == NL_RESULT_INVALID_ARGUMENT);
+  nl_fleet *f = NULL;
+  CHECK(nl_fleet_new(opts, &f, NULL) == NL_RESULT_OK);
+  cloud_ready(f, "persisted");
+  CHECK(nl_fleet_sync(f, NULL) == NL_RESULT_OK);
+
+  /* A second opener of the same directory is refused while the first holds it. */
+  nl_fleet *second = NULL;
+  nl_error *err = NULL;
+  CHECK(nl_fleet_new(opts, &second, &err) == NL_RESULT_LOCKED);
+  CHECK(second == NULL && strstr(nl_error_message(err), "in use") != NULL);
+  nl_error_free(err);
+  nl_fleet_free(f);
+
+  CHECK(nl_fleet_new(opts, &f, NULL) == NL_RESULT_OK);
+  nl_verdict v;
+  CHECK(nl_fleet_evaluate(f, S("persisted"), &v, NULL) == NL_RESULT_OK);
+  CHECK(v.state == NL_STATE_READY && (v.reasons_mask & (1u << (NL_REASON_CONTAINER_SYNC_PENDING - 100))));
+  nl_bytes *b = NULL;
+  CHECK(nl_fleet_storage_json(f, &b, NULL) == NL_RESULT_OK);
+  CHECK(bytes_contain(b, "\"nodes_restored\":1"));
+  CHECK(nl_fleet_compact(f, NULL) == NL_RESULT_OK);
+  nl_fleet_free(f);
+  nl_options_free(opts);
+
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  CHECK(system(cmd) == 0);
+}
+
 /* ----- threads ---------------------------------------------------------------------------- */
 
 #define THREADS 4
@@ -356,6 +394,7 @@ int main(void) {
   scenario_4();
   bad_inputs();
   planning();
+  persistence();
   threads();
   printf("%d passed, %d failed\n", passed, failed);
   return failed == 0 ? 0 : 1;
