@@ -18,7 +18,7 @@ demo: go-lib
 	cd bindings/go && go run ./examples/conductor
 
 ## Runs every test: formatting, lints, Rust tests (including the header check), C tests under
-## valgrind, Go tests under the race detector.
+## valgrind, Go tests under the race detector (PostgreSQL ones against a private server).
 test: bootstrap lint rust-test c-test go-test
 
 bootstrap:
@@ -57,3 +57,5 @@ go-lib:
 
 go-test: go-lib
 	cd bindings/go && go vet ./... && go test -race -count=1 ./...
+	cd bindings/go/pgaudit && go vet ./...
+	NL_REQUIRE_PG=1 ./scripts/with-postgres sh -c 'cd bindings/go/pgaudit && go test -race -count=1 ./...'

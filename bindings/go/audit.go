@@ -63,6 +63,30 @@ func optTime(ms *int64) time.Time {
 	return time.UnixMilli(*ms)
 }
 
+func durationMs(d *time.Duration) *int64 {
+	if d == nil {
+		return nil
+	}
+	ms := d.Milliseconds()
+	return &ms
+}
+
+// MarshalJSON writes the library's stable keys and units (durations in milliseconds), so a
+// snapshot stored elsewhere reads the same as one from the library.
+func (s StateSnapshot) MarshalJSON() ([]byte, error) {
+	return json.Marshal(snapshotJSON{
+		State: s.State, Health: s.Health, Origin: s.Origin,
+		CurrentContainers: s.CurrentContainers, PendingReservations: s.PendingReservations, Holds: s.Holds,
+		AllocatedRAMMB: s.AllocatedRAMMB, ReservedRAMMB: s.ReservedRAMMB, TotalRAMMB: s.TotalRAMMB,
+		TotalContainersEver:  s.TotalContainersEver,
+		AgeMs:                s.Age.Milliseconds(),
+		TimeInStateMs:        s.TimeInState.Milliseconds(),
+		SinceInitializedMs:   durationMs(s.SinceInitialized),
+		IdleForMs:            durationMs(s.IdleFor),
+		ContainerSyncPending: s.ContainerSyncPending, ConsecutiveHealthFailures: s.ConsecutiveHealthFailures,
+	})
+}
+
 func (s *StateSnapshot) UnmarshalJSON(b []byte) error {
 	var j snapshotJSON
 	if err := json.Unmarshal(b, &j); err != nil {
