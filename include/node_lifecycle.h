@@ -269,6 +269,13 @@ typedef uint32_t nl_audit_filter;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// Audit entries in flat form, with the page information of a cursor query. Free with
+// `nl_audit_list_free`.
+//
+// Thread-safety: owned by the caller that received it; immutable, so it may be read from
+// several threads at once, but not concurrently with `nl_audit_list_free`.
+typedef struct nl_audit_list nl_audit_list;
+
 // A library-owned byte buffer (JSON). Read it with `nl_bytes_data`/`nl_bytes_len`, free it
 // with `nl_bytes_free`.
 //
@@ -294,6 +301,13 @@ typedef struct nl_fleet nl_fleet;
 // Thread-safety: not synchronised. Configure it from one thread; the library only reads it
 // during `nl_fleet_new`/`nl_fleet_set_policy` and keeps no reference to it afterwards.
 typedef struct nl_options nl_options;
+
+// Every node's verdict, in flat form, from one call: the batch path for fleet-wide work (one
+// boundary crossing instead of one per node). Free with `nl_verdict_list_free`.
+//
+// Thread-safety: owned by the caller that received it; immutable, so it may be read from
+// several threads at once, but not concurrently with `nl_verdict_list_free`.
+typedef struct nl_verdict_list nl_verdict_list;
 
 // A safety verdict in flat form. `reasons_mask` has bit `(code - 100)` set for every blocking
 // reason; `primary_reason` is the first of them in rule order (0 when allowed). Messages are in
@@ -347,6 +361,64 @@ typedef struct {
   uint32_t state;
   uint64_t current_containers;
 } nl_container_outcome;
+
+// A string inside a list's string buffer: `len` bytes of UTF-8 at `offset`.
+typedef struct {
+  size_t offset;
+  size_t len;
+} nl_str_ref;
+
+// One node's verdict in an `nl_verdict_list`; its id is in the list's string buffer
+// (`nl_verdict_list_ids`).
+typedef struct {
+  nl_str_ref id;
+  nl_verdict verdict;
+} nl_node_verdict;
+
+// A state snapshot in flat form (durations in milliseconds; `has_*` say whether the optional
+// ones are set).
+typedef struct {
+  uint32_t state;
+  uint32_t health;
+  uint32_t origin;
+  uint32_t consecutive_health_failures;
+  uint64_t current_containers;
+  uint64_t pending_reservations;
+  uint64_t holds;
+  uint64_t allocated_ram_mb;
+  uint64_t reserved_ram_mb;
+  uint64_t total_ram_mb;
+  uint64_t total_containers_ever;
+  uint64_t age_ms;
+  uint64_t time_in_state_ms;
+  bool has_since_initialized;
+  uint64_t since_initialized_ms;
+  bool has_idle_for;
+  uint64_t idle_for_ms;
+  bool container_sync_pending;
+} nl_state_snapshot;
+
+// One audit entry in flat form; strings are in the list's string buffer
+// (`nl_audit_list_strings`). `container_id` and `error` have length 0 when absent;
+// `from_state`/`to_state` are `UINT32_MAX` when absent.
+typedef struct {
+  uint64_t seq;
+  int64_t at_ms;
+  // An `nl_audit_action`.
+  uint32_t action;
+  // An `nl_audit_result`.
+  uint32_t result;
+  uint32_t reason_code;
+  uint32_t from_state;
+  uint32_t to_state;
+  nl_str_ref node_id;
+  nl_str_ref container_id;
+  nl_str_ref reason;
+  nl_str_ref decision_by;
+  nl_str_ref error;
+  bool has_snapshot;
+  nl_state_snapshot snapshot;
+} nl_audit_item;
 
 #ifdef __cplusplus
 extern "C" {
@@ -670,6 +742,52 @@ nl_result nl_fleet_record_migration(const nl_fleet *fleet,
                                     const uint8_t *decision_by,
                                     size_t decision_by_len,
                                     nl_error **err_out);
+
+// Evaluates every node (ordered by id) into a new `nl_verdict_list`.
+nl_result nl_fleet_evaluate_all(const nl_fleet *fleet,
+                                nl_verdict_list **list_out,
+                                nl_error **err_out);
+
+// The list's verdicts, a contiguous array of `*count_out` items owned by the list (valid until
+// `nl_verdict_list_free`). NULL (and a count of 0) for a NULL list.
+const nl_node_verdict *nl_verdict_list_items(const nl_verdict_list *list, size_t *count_out);
+
+// The buffer the items' ids point into (UTF-8, not NUL-terminated), owned by the list;
+// `*len_out` receives its length. NULL for a NULL list.
+const uint8_t *nl_verdict_list_ids(const nl_verdict_list *list, size_t *len_out);
+
+// Frees a verdict list. NULL is a no-op.
+void nl_verdict_list_free(nl_verdict_list *list);
+
+// `nl_fleet_audit_query` in flat form: the newest `limit` matching entries, oldest first.
+nl_result nl_fleet_audit_query_list(const nl_fleet *fleet,
+                                    uint32_t filter,
+                                    const uint8_t *text,
+                                    size_t text_len,
+                                    uint32_t value,
+                                    size_t limit,
+                                    nl_audit_list **list_out,
+                                    nl_error **err_out);
+
+// `nl_fleet_audit_since` in flat form. `missed_out` and `next_cursor_out` (optional) receive
+// the page's gap and next cursor.
+nl_result nl_fleet_audit_since_list(const nl_fleet *fleet,
+                                    uint64_t cursor,
+                                    size_t limit,
+                                    nl_audit_list **list_out,
+                                    uint64_t *missed_out,
+                                    uint64_t *next_cursor_out,
+                                    nl_error **err_out);
+
+// The list's entries, a contiguous array of `*count_out` items owned by the list. NULL (and 0)
+// for a NULL list.
+const nl_audit_item *nl_audit_list_items(const nl_audit_list *list, size_t *count_out);
+
+// The buffer the items' strings point into, owned by the list; `*len_out` receives its length.
+const uint8_t *nl_audit_list_strings(const nl_audit_list *list, size_t *len_out);
+
+// Frees an audit list. NULL is a no-op.
+void nl_audit_list_free(nl_audit_list *list);
 
 // Creates options holding the defaults. Free with `nl_options_free`.
 nl_result nl_options_new(nl_options **options_out, nl_error **err_out);

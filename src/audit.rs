@@ -10,7 +10,7 @@ use crate::policy::Policy;
 use crate::safety::effective_sync_completion;
 use crate::state::{HealthStatus, LifecycleState, NodeOrigin};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -262,6 +262,11 @@ pub struct AuditStats {
 #[derive(Debug)]
 pub struct AuditRing {
     entries: VecDeque<AuditEntry>,
+    /// node id -> sequence numbers of its retained entries, oldest first. Kept in step with
+    /// `entries` (an evicted entry is always the oldest of its node), so per-node queries cost
+    /// O(matches) instead of a scan of the ring; a node with no retained entry has no key, so
+    /// the index is bounded by the ring.
+    by_node_index: HashMap<String, VecDeque<u64>>,
     capacity: usize,
     next_seq: u64,
     evicted: u64,
@@ -276,6 +281,7 @@ impl AuditRing {
         AuditRing {
             // Reserve up front so that appends never reallocate.
             entries: VecDeque::with_capacity(capacity),
+            by_node_index: HashMap::new(),
             capacity,
             next_seq: 1,
             evicted: 0,
@@ -319,15 +325,34 @@ impl AuditRing {
     pub fn push(&mut self, entry: AuditEntry) -> u64 {
         debug_assert_eq!(entry.seq, self.next_seq, "entries are pushed in sequence");
         if self.entries.len() == self.capacity {
-            self.entries.pop_front();
+            if let Some(old) = self.entries.pop_front() {
+                self.unindex(&old);
+            }
             self.evicted += 1;
         }
         let seq = entry.seq;
         self.next_seq = seq + 1;
         self.by_action[entry.action as usize] += 1;
         self.by_result[entry.result as usize] += 1;
+        match self.by_node_index.get_mut(entry.node_id.as_str()) {
+            Some(seqs) => seqs.push_back(seq),
+            None => {
+                self.by_node_index
+                    .insert(entry.node_id.clone(), VecDeque::from([seq]));
+            }
+        }
         self.entries.push_back(entry);
         seq
+    }
+
+    fn unindex(&mut self, old: &AuditEntry) {
+        if let Some(seqs) = self.by_node_index.get_mut(old.node_id.as_str()) {
+            debug_assert_eq!(seqs.front(), Some(&old.seq));
+            seqs.pop_front();
+            if seqs.is_empty() {
+                self.by_node_index.remove(old.node_id.as_str());
+            }
+        }
     }
 
     /// The ring as persisted.
@@ -353,8 +378,13 @@ impl AuditRing {
         let mut ring = AuditRing::new(capacity);
         let keep = state.entries.len().min(capacity);
         let dropped = (state.entries.len() - keep) as u64;
-        ring.entries
-            .extend(state.entries.into_iter().skip(dropped as usize));
+        for e in state.entries.into_iter().skip(dropped as usize) {
+            ring.by_node_index
+                .entry(e.node_id.clone())
+                .or_default()
+                .push_back(e.seq);
+            ring.entries.push_back(e);
+        }
         ring.next_seq = state
             .next_seq
             .max(ring.entries.back().map_or(1, |e| e.seq + 1));
@@ -409,7 +439,16 @@ impl AuditRing {
     }
 
     pub fn by_node(&self, node_id: &str, limit: usize) -> Vec<AuditEntry> {
-        self.newest_matching(limit, |e| e.node_id == node_id)
+        let Some(seqs) = self.by_node_index.get(node_id) else {
+            return Vec::new();
+        };
+        // Retained sequence numbers are contiguous, so a sequence number is an index.
+        let oldest = self.entries.front().map_or(0, |e| e.seq);
+        let skip = seqs.len().saturating_sub(limit);
+        seqs.iter()
+            .skip(skip)
+            .map(|seq| self.entries[(seq - oldest) as usize].clone())
+            .collect()
     }
 
     pub fn by_action(&self, action: AuditAction, limit: usize) -> Vec<AuditEntry> {
@@ -515,6 +554,46 @@ mod tests {
         assert!(r.by_result(AuditResult::Failed, 100).is_empty());
         assert!(r.by_node("nobody", 10).is_empty());
         assert!(AuditRing::new(3).recent(5).is_empty());
+    }
+
+    #[test]
+    fn the_node_index_follows_evictions_and_stays_bounded() {
+        let mut r = AuditRing::new(5);
+        for i in 0..23u64 {
+            let node = format!("n{}", i % 4);
+            r.append(
+                rec(&node, AuditAction::ScaleUp, AuditResult::Success),
+                Timestamp(i as i64),
+            );
+            // The index answers exactly what a scan of the ring answers.
+            for n in 0..5 {
+                let id = format!("n{n}");
+                let scan = r.newest_matching(usize::MAX, |e| e.node_id == id);
+                assert_eq!(r.by_node(&id, usize::MAX), scan, "after {i}: {id}");
+                assert_eq!(
+                    r.by_node(&id, 1),
+                    scan.into_iter().rev().take(1).collect::<Vec<_>>()
+                );
+            }
+            assert!(r.by_node_index.len() <= 5);
+            assert_eq!(
+                r.by_node_index.values().map(VecDeque::len).sum::<usize>(),
+                r.len()
+            );
+        }
+        let restored = AuditRing::restore(3, r.state());
+        assert_eq!(
+            restored.by_node("n2", 10),
+            restored.newest_matching(10, |e| e.node_id == "n2")
+        );
+        assert_eq!(
+            restored
+                .by_node_index
+                .values()
+                .map(VecDeque::len)
+                .sum::<usize>(),
+            3
+        );
     }
 
     #[test]

@@ -993,6 +993,17 @@ impl Fleet {
             .collect()
     }
 
+    /// Calls `f` with every node's id and verdict, ordered by id, under one read lock and one
+    /// `now`, without allocating per node: the batch path behind the C ABI's
+    /// `nl_fleet_evaluate_all`.
+    pub fn with_verdicts(&self, mut f: impl FnMut(&str, &Verdict)) {
+        let now = self.clock.now();
+        let g = self.inner.read();
+        for n in g.nodes.values() {
+            f(&n.id, &evaluate(n, &g.policy, now));
+        }
+    }
+
     // ----- two-phase decommission ------------------------------------------------------------
 
     /// Phase 1: under one lock, evaluates the node and, if allowed, moves it to `draining` and

@@ -449,6 +449,8 @@ pub fn plan_consolidation(
             )
         })
         .collect();
+    // The same free RAM ordered by (free, id), for best-fit lookups in O(log n).
+    let mut by_free: BTreeSet<(u64, &str)> = free.iter().map(|(id, f)| (*f, *id)).collect();
     let mut removed: BTreeSet<&str> = BTreeSet::new();
     let mut targets: BTreeSet<&str> = BTreeSet::new();
     let mut remaining_capacity = capacity;
@@ -488,29 +490,35 @@ pub fn plan_consolidation(
             );
             continue;
         }
-        // Place the containers, largest first, on the best-fitting node that stays.
-        let mut trial_free = free.clone();
+        // Place the containers, largest first, on the best-fitting node that stays. Placements
+        // go straight into `free` and are undone if a container does not fit, so a candidate
+        // costs O(containers x nodes) and no copy of the map.
         let mut trial_moves = Vec::new();
-        let mut trial_targets: Vec<&str> = Vec::new();
         let mut containers: Vec<&PlanContainer> = cand.containers.iter().collect();
         containers.sort_by(|a, b| b.ram_mb.cmp(&a.ram_mb).then(a.id.cmp(&b.id)));
         let mut fits = true;
         for c in containers {
-            let target = trial_free
-                .iter()
-                .filter(|(id, f)| **id != cand.id && !removed.contains(*id) && **f >= c.ram_mb)
-                .min_by(|a, b| a.1.cmp(b.1).then(a.0.cmp(b.0)))
-                .map(|(id, _)| *id);
+            // Best fit: the least free RAM that fits, then the smallest id; the candidate
+            // itself is skipped (removed nodes are no longer in the set).
+            let target = by_free
+                .range((c.ram_mb, "")..)
+                .map(|(_, id)| *id)
+                .find(|id| *id != cand.id);
             match target {
                 Some(t) => {
-                    *trial_free.get_mut(t).unwrap() -= c.ram_mb;
-                    trial_targets.push(t);
-                    trial_moves.push(ContainerMove {
-                        container_id: c.id.clone(),
-                        ram_mb: c.ram_mb,
-                        from_node: cand.id.clone(),
-                        to_node: t.to_owned(),
-                    });
+                    let f = free.get_mut(t).unwrap();
+                    by_free.remove(&(*f, t));
+                    *f -= c.ram_mb;
+                    by_free.insert((*f, t));
+                    trial_moves.push((
+                        t,
+                        ContainerMove {
+                            container_id: c.id.clone(),
+                            ram_mb: c.ram_mb,
+                            from_node: cand.id.clone(),
+                            to_node: t.to_owned(),
+                        },
+                    ));
                 }
                 None => {
                     fits = false;
@@ -519,6 +527,12 @@ pub fn plan_consolidation(
             }
         }
         if !fits {
+            for (t, m) in &trial_moves {
+                let f = free.get_mut(t).unwrap();
+                by_free.remove(&(*f, *t));
+                *f += m.ram_mb;
+                by_free.insert((*f, *t));
+            }
             keep(
                 cand,
                 KeepReason::DoesNotFit,
@@ -526,10 +540,16 @@ pub fn plan_consolidation(
             );
             continue;
         }
-        free = trial_free;
-        targets.extend(trial_targets);
+        let trial_moves: Vec<ContainerMove> = trial_moves
+            .into_iter()
+            .map(|(t, m)| {
+                targets.insert(t);
+                m
+            })
+            .collect();
         plan.moves.extend(trial_moves);
         removed.insert(cand.id.as_str());
+        by_free.remove(&(free[cand.id.as_str()], cand.id.as_str()));
         remaining_capacity = capacity_after;
         plan.remove.push(RemovedNode {
             node_id: cand.id.clone(),

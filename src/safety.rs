@@ -95,6 +95,60 @@ impl Blocker {
     }
 }
 
+/// The blocking reasons of a verdict, stored inline: at most one reason per rule can apply at
+/// once (7), so a verdict never allocates. Derefs to a slice.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Blockers {
+    items: [Blocker; Blockers::CAPACITY],
+    len: u8,
+}
+
+impl Blockers {
+    pub const CAPACITY: usize = 8;
+
+    pub fn new() -> Self {
+        Blockers {
+            items: [Blocker::new(ReasonCode::SystemNode); Self::CAPACITY],
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, b: Blocker) {
+        // Rules 1-7 add at most one blocker each; more is a bug in `evaluate`.
+        assert!(
+            (self.len as usize) < Self::CAPACITY,
+            "more blockers than rules"
+        );
+        self.items[self.len as usize] = b;
+        self.len += 1;
+    }
+
+    fn extend(&mut self, b: Option<Blocker>) {
+        if let Some(b) = b {
+            self.push(b);
+        }
+    }
+}
+
+impl Default for Blockers {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::ops::Deref for Blockers {
+    type Target = [Blocker];
+    fn deref(&self) -> &[Blocker] {
+        &self.items[..self.len as usize]
+    }
+}
+
+impl std::fmt::Debug for Blockers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
 /// The answer of [`evaluate`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Verdict {
@@ -104,13 +158,13 @@ pub struct Verdict {
     /// The first blocking reason in rule order; `None` when allowed.
     pub primary: Option<ReasonCode>,
     /// Every blocking reason, in rule order.
-    pub blockers: Vec<Blocker>,
+    pub blockers: Blockers,
     /// When the node could next pass, if timers are the only blockers.
     pub retry_after: Option<Timestamp>,
 }
 
 impl Verdict {
-    fn from_blockers(state: LifecycleState, blockers: Vec<Blocker>, now: Timestamp) -> Verdict {
+    fn from_blockers(state: LifecycleState, blockers: Blockers, now: Timestamp) -> Verdict {
         let timers_only = !blockers.is_empty() && blockers.iter().all(|b| b.code.is_timer());
         let retry_after = timers_only.then(|| {
             let wait = blockers.iter().map(|b| b.remaining_ms).max().unwrap_or(0);
@@ -127,11 +181,13 @@ impl Verdict {
 
     /// A refusal for one reason (used by the fleet for reasons outside the pure rules).
     pub(crate) fn refused(state: LifecycleState, code: ReasonCode) -> Verdict {
+        let mut blockers = Blockers::new();
+        blockers.push(Blocker::new(code));
         Verdict {
             allowed: false,
             state,
             primary: Some(code),
-            blockers: vec![Blocker::new(code)],
+            blockers,
             retry_after: None,
         }
     }
@@ -250,7 +306,7 @@ pub fn evaluate(node: &Node, policy: &Policy, now: Timestamp) -> Verdict {
     if state == Decommissioned {
         return Verdict::refused(state, ReasonCode::AlreadyDecommissioned);
     }
-    let mut blockers = Vec::new();
+    let mut blockers = Blockers::new();
     // Rule 1.
     match node.origin() {
         NodeOrigin::System => blockers.push(Blocker::new(ReasonCode::SystemNode)),

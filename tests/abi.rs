@@ -33,15 +33,20 @@ fn every_export_goes_through_the_boundary_macro() {
                 .chars()
                 .take_while(|c| c.is_alphanumeric() || *c == '_')
                 .collect();
-            // The body starts at the first `{` after the signature's closing parenthesis and
-            // return type; its first statement must be the macro (an `let err_out = ...`
-            // binding for the one getter without an err_out parameter is allowed before it).
-            let body_start = after
-                .find(") -> ")
-                .unwrap_or_else(|| after.find(") {").unwrap());
-            let body = &after[body_start..];
-            let open = body.find('{').unwrap();
-            let first: Vec<&str> = body[open + 1..]
+            // The signature ends at the first line that ends with `{`; the body's first
+            // statement must be the macro (a `let err_out = ...` binding for the one getter
+            // without an err_out parameter is allowed before it).
+            let sig_end = after
+                .lines()
+                .scan(0usize, |pos, l| {
+                    let start = *pos;
+                    *pos += l.len() + 1;
+                    Some((start, l))
+                })
+                .find(|(_, l)| l.trim_end().ends_with('{'))
+                .map(|(start, l)| start + l.len() + 1)
+                .unwrap();
+            let first: Vec<&str> = after[sig_end..]
                 .lines()
                 .map(str::trim)
                 .filter(|l| !l.is_empty())

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"runtime"
 	"time"
+	"unsafe"
 )
 
 // StateSnapshot is a node's state at the moment of a decision, as recorded in the audit log.
@@ -211,14 +212,73 @@ func (f *Fleet) auditQuery(filter C.uint32_t, text string, value uint32, limit i
 		limit = 0
 	}
 	tp, tl := cstr(text)
-	var b *C.nl_bytes
+	var list *C.nl_audit_list
 	var cerr *C.nl_error
-	r := C.nl_fleet_audit_query(h, filter, tp, tl, C.uint32_t(value), C.size_t(limit), &b, &cerr)
+	r := C.nl_fleet_audit_query_list(h, filter, tp, tl, C.uint32_t(value), C.size_t(limit), &list, &cerr)
 	runtime.KeepAlive(f)
 	runtime.KeepAlive(text)
-	out := []AuditEntry{}
-	err = decodeJSON(r, b, cerr, &out)
-	return out, err
+	if err := takeError(r, cerr); err != nil {
+		return nil, err
+	}
+	return takeAuditList(list), nil
+}
+
+// takeAuditList converts a flat nl_audit_list into Go entries (one copy of all strings, each
+// field a substring of it) and frees the list.
+func takeAuditList(list *C.nl_audit_list) []AuditEntry {
+	defer C.nl_audit_list_free(list)
+	var count, blobLen C.size_t
+	items := C.nl_audit_list_items(list, &count)
+	blob := C.nl_audit_list_strings(list, &blobLen)
+	out := make([]AuditEntry, int(count))
+	if count == 0 {
+		return out
+	}
+	strs := C.GoStringN((*C.char)(unsafe.Pointer(blob)), C.int(blobLen))
+	str := func(r C.nl_str_ref) string { return strs[r.offset : r.offset+r.len] }
+	optState := func(n C.uint32_t) *State {
+		if n == C.UINT32_MAX {
+			return nil
+		}
+		s := State(n)
+		return &s
+	}
+	// One allocation for every snapshot of the page.
+	snapshots := make([]StateSnapshot, int(count))
+	for i, it := range unsafe.Slice(items, int(count)) {
+		e := &out[i]
+		*e = AuditEntry{
+			Seq: uint64(it.seq), Time: time.UnixMilli(int64(it.at_ms)),
+			Action: Action(it.action), Result: Result(it.result), ReasonCode: Reason(it.reason_code),
+			NodeID: str(it.node_id), ContainerID: str(it.container_id), Reason: str(it.reason),
+			DecisionBy: str(it.decision_by), Error: str(it.error),
+			FromState: optState(it.from_state), ToState: optState(it.to_state),
+		}
+		if it.has_snapshot {
+			s := &it.snapshot
+			snap := &snapshots[i]
+			*snap = StateSnapshot{
+				State: State(s.state), Health: Health(s.health), Origin: Origin(s.origin),
+				CurrentContainers: int(s.current_containers), PendingReservations: int(s.pending_reservations),
+				Holds: int(s.holds), AllocatedRAMMB: uint64(s.allocated_ram_mb), ReservedRAMMB: uint64(s.reserved_ram_mb),
+				TotalRAMMB: uint64(s.total_ram_mb), TotalContainersEver: uint64(s.total_containers_ever),
+				Age:                       time.Duration(s.age_ms) * time.Millisecond,
+				TimeInState:               time.Duration(s.time_in_state_ms) * time.Millisecond,
+				ContainerSyncPending:      bool(s.container_sync_pending),
+				ConsecutiveHealthFailures: int(s.consecutive_health_failures),
+			}
+			if s.has_since_initialized {
+				d := time.Duration(s.since_initialized_ms) * time.Millisecond
+				snap.SinceInitialized = &d
+			}
+			if s.has_idle_for {
+				d := time.Duration(s.idle_for_ms) * time.Millisecond
+				snap.IdleFor = &d
+			}
+			e.Snapshot = snap
+		}
+	}
+	return out
 }
 
 // AuditRecent returns the newest n entries, oldest first. Never nil.
@@ -251,13 +311,15 @@ func (f *Fleet) AuditSince(cursor uint64, limit int) (AuditPage, error) {
 	if limit < 0 {
 		limit = 0
 	}
-	var b *C.nl_bytes
+	var list *C.nl_audit_list
+	var missed, next C.uint64_t
 	var cerr *C.nl_error
-	r := C.nl_fleet_audit_since(h, C.uint64_t(cursor), C.size_t(limit), &b, &cerr)
+	r := C.nl_fleet_audit_since_list(h, C.uint64_t(cursor), C.size_t(limit), &list, &missed, &next, &cerr)
 	runtime.KeepAlive(f)
-	page := AuditPage{Entries: []AuditEntry{}}
-	err = decodeJSON(r, b, cerr, &page)
-	return page, err
+	if err := takeError(r, cerr); err != nil {
+		return AuditPage{}, err
+	}
+	return AuditPage{Entries: takeAuditList(list), Missed: uint64(missed), NextCursor: uint64(next)}, nil
 }
 
 // AuditStats returns the ring's statistics.

@@ -6,7 +6,9 @@ import "C"
 import (
 	"context"
 	"fmt"
+	"math/bits"
 	"runtime"
+	"unsafe"
 )
 
 // Ticket proves that a node entered the two-phase decommission. Pass it to
@@ -52,8 +54,50 @@ func (f *Fleet) Explain(nodeID string) (Verdict, error) {
 }
 
 // EvaluateAll returns every node's verdict, ordered by node id, in one call: a dry run of what
-// a policy may delete now and why not the rest.
+// a policy may delete now and why not the rest. It crosses into the library once for the
+// whole fleet (no messages; see ExplainAll).
 func (f *Fleet) EvaluateAll() ([]NodeVerdict, error) {
+	h, err := f.handle()
+	if err != nil {
+		return nil, err
+	}
+	var list *C.nl_verdict_list
+	var cerr *C.nl_error
+	r := C.nl_fleet_evaluate_all(h, &list, &cerr)
+	runtime.KeepAlive(f)
+	if err := takeError(r, cerr); err != nil {
+		return nil, err
+	}
+	defer C.nl_verdict_list_free(list)
+	var count, idsLen C.size_t
+	items := C.nl_verdict_list_items(list, &count)
+	ids := C.nl_verdict_list_ids(list, &idsLen)
+	out := make([]NodeVerdict, int(count))
+	if count == 0 {
+		return out, nil
+	}
+	itemSlice := unsafe.Slice(items, int(count))
+	// One copy of all ids; each NodeID is a substring of it.
+	allIDs := C.GoStringN((*C.char)(unsafe.Pointer(ids)), C.int(idsLen))
+	total := 0
+	for i := range itemSlice {
+		total += bits.OnesCount64(uint64(itemSlice[i].verdict.reasons_mask))
+	}
+	// One backing array for every node's Reasons: a fleet-wide call allocates a constant
+	// number of times, not once per blocked node.
+	reasons := make([]Reason, 0, total)
+	for i := range itemSlice {
+		it := &itemSlice[i]
+		out[i] = NodeVerdict{
+			NodeID:  allIDs[it.id.offset : it.id.offset+it.id.len],
+			Verdict: verdictFromCInto(&it.verdict, &reasons),
+		}
+	}
+	return out, nil
+}
+
+// ExplainAll is EvaluateAll with a human message for every reason (one JSON document).
+func (f *Fleet) ExplainAll() ([]NodeVerdict, error) {
 	h, err := f.handle()
 	if err != nil {
 		return nil, err

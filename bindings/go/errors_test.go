@@ -260,6 +260,20 @@ func TestRecoveryAndTimers(t *testing.T) {
 	if len(nodes) != 2 || nodes[0].NodeID != "back" || nodes[1].NodeID != "stuck" || !nodes[1].Verdict.Allowed {
 		t.Fatalf("evaluate all: %+v", nodes)
 	}
+	explained, err := f.ExplainAll()
+	must(t, err)
+	for i := range nodes {
+		if explained[i].NodeID != nodes[i].NodeID || explained[i].Verdict.Allowed != nodes[i].Verdict.Allowed ||
+			len(explained[i].Verdict.Reasons) != len(nodes[i].Verdict.Reasons) {
+			t.Fatalf("flat and JSON paths disagree: %+v vs %+v", nodes[i], explained[i])
+		}
+	}
+	empty := newFleet(t)
+	none, err := empty.EvaluateAll()
+	must(t, err)
+	if none == nil || len(none) != 0 {
+		t.Fatalf("empty fleet: %#v", none)
+	}
 }
 
 func TestAuditCursorAndRecord(t *testing.T) {

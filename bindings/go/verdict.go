@@ -37,6 +37,16 @@ func (v Verdict) Has(r Reason) bool {
 }
 
 func verdictFromC(v *C.nl_verdict) Verdict {
+	var buf []Reason
+	if mask := uint64(v.reasons_mask); mask != 0 {
+		buf = make([]Reason, 0, bits.OnesCount64(mask))
+	}
+	return verdictFromCInto(v, &buf)
+}
+
+// verdictFromCInto converts a flat verdict, taking its Reasons from the front of *buf (which
+// must have room for them), so that a batch of verdicts shares one allocation.
+func verdictFromCInto(v *C.nl_verdict, buf *[]Reason) Verdict {
 	out := Verdict{
 		Allowed: bool(v.allowed),
 		State:   State(v.state),
@@ -45,12 +55,13 @@ func verdictFromC(v *C.nl_verdict) Verdict {
 	if mask := uint64(v.reasons_mask); mask != 0 {
 		// Rule order is the numeric order of the reason codes, so walking the mask from the
 		// lowest bit up yields the reasons in rule order.
-		out.Reasons = make([]Reason, 0, bits.OnesCount64(mask))
+		start := len(*buf)
 		for mask != 0 {
 			bit := bits.TrailingZeros64(mask)
-			out.Reasons = append(out.Reasons, Reason(100+bit))
+			*buf = append(*buf, Reason(100+bit))
 			mask &= mask - 1
 		}
+		out.Reasons = (*buf)[start:len(*buf):len(*buf)]
 	}
 	if v.has_retry_after {
 		out.RetryAfter = time.UnixMilli(int64(v.retry_after_ms))

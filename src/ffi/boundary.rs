@@ -141,7 +141,7 @@ impl nl_result {
 pub struct nl_error {
     code: nl_result,
     message: CString,
-    verdict: Option<Verdict>,
+    verdict: Option<Box<Verdict>>,
 }
 
 /// A library-owned byte buffer (JSON). Read it with `nl_bytes_data`/`nl_bytes_len`, free it
@@ -157,7 +157,8 @@ pub struct nl_bytes {
 pub struct FfiError {
     pub code: nl_result,
     pub message: String,
-    pub verdict: Option<Verdict>,
+    /// Boxed: results on the success path stay small.
+    pub verdict: Option<Box<Verdict>>,
 }
 
 impl FfiError {
@@ -186,7 +187,7 @@ impl From<Error> for FfiError {
         FfiError {
             code: nl_result::from_code(e.code()),
             message: e.to_string(),
-            verdict: e.verdict().cloned(),
+            verdict: e.verdict().cloned().map(Box::new),
         }
     }
 }
@@ -393,7 +394,13 @@ pub unsafe extern "C" fn nl_error_verdict(
             FfiError::new(nl_result::InvalidArgument, "the error is not a rejection")
         })?;
         // SAFETY: NULL or writable per the contract.
-        unsafe { write_out(verdict_out, crate::ffi::nl_verdict::from(v), "verdict_out") }
+        unsafe {
+            write_out(
+                verdict_out,
+                crate::ffi::nl_verdict::from(&**v),
+                "verdict_out",
+            )
+        }
     })
 }
 

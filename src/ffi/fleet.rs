@@ -28,8 +28,29 @@ pub struct nl_fleet {
     _opaque: [u8; 0],
 }
 
+/// Tokens are small distinct integers chosen by us, so a multiplicative hash spreads them as
+/// well as SipHash does, at a fraction of the cost on every call.
+#[derive(Default)]
+struct TokenHasher(u64);
+
+impl std::hash::Hasher for TokenHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ *b as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type TokenMap = HashMap<usize, Arc<Fleet>, std::hash::BuildHasherDefault<TokenHasher>>;
+
 /// Live fleets by token. Tokens are never reused, so a stale token is always detected.
-static FLEETS: Lazy<RwLock<HashMap<usize, Arc<Fleet>>>> = Lazy::new(Default::default);
+static FLEETS: Lazy<RwLock<TokenMap>> = Lazy::new(Default::default);
 static NEXT_TOKEN: AtomicUsize = AtomicUsize::new(1);
 
 fn fleet_arg(fleet: *const nl_fleet) -> FfiResult<Arc<Fleet>> {
@@ -869,6 +890,36 @@ pub enum nl_audit_filter {
     Result = 3,
 }
 
+/// The entries an audit query selects (shared by the JSON and flat forms).
+unsafe fn query_entries(
+    f: &Fleet,
+    filter: u32,
+    text: *const u8,
+    text_len: usize,
+    value: u32,
+    limit: usize,
+) -> FfiResult<Vec<crate::audit::AuditEntry>> {
+    Ok(match filter {
+        f_ if f_ == nl_audit_filter::All as u32 => f.audit_recent(limit),
+        f_ if f_ == nl_audit_filter::Node as u32 => {
+            // SAFETY: pointer + length per the contract.
+            let id = unsafe { str_arg(text, text_len, "text") }?;
+            f.audit_by_node(id, limit)
+        }
+        f_ if f_ == nl_audit_filter::Action as u32 => {
+            let a = AuditAction::from_u32(value)
+                .ok_or_else(|| FfiError::unknown_enum("nl_audit_action", value))?;
+            f.audit_by_action(a, limit)
+        }
+        f_ if f_ == nl_audit_filter::Result as u32 => {
+            let r = AuditResult::from_u32(value)
+                .ok_or_else(|| FfiError::unknown_enum("nl_audit_result", value))?;
+            f.audit_by_result(r, limit)
+        }
+        other => return Err(FfiError::unknown_enum("nl_audit_filter", other)),
+    })
+}
+
 /// The newest `limit` entries matching the filter, oldest first, as a JSON array.
 /// `text` is used by `NL_AUDIT_FILTER_NODE`, `value` by the action and result filters.
 #[no_mangle]
@@ -885,25 +936,8 @@ pub unsafe extern "C" fn nl_fleet_audit_query(
     ffi_boundary!(err_out, {
         require_out(bytes_out, "bytes_out")?;
         let f = fleet_arg(fleet)?;
-        let entries = match filter {
-            f_ if f_ == nl_audit_filter::All as u32 => f.audit_recent(limit),
-            f_ if f_ == nl_audit_filter::Node as u32 => {
-                // SAFETY: pointer + length per the contract.
-                let id = unsafe { str_arg(text, text_len, "text") }?;
-                f.audit_by_node(id, limit)
-            }
-            f_ if f_ == nl_audit_filter::Action as u32 => {
-                let a = AuditAction::from_u32(value)
-                    .ok_or_else(|| FfiError::unknown_enum("nl_audit_action", value))?;
-                f.audit_by_action(a, limit)
-            }
-            f_ if f_ == nl_audit_filter::Result as u32 => {
-                let r = AuditResult::from_u32(value)
-                    .ok_or_else(|| FfiError::unknown_enum("nl_audit_result", value))?;
-                f.audit_by_result(r, limit)
-            }
-            other => return Err(FfiError::unknown_enum("nl_audit_filter", other)),
-        };
+        // SAFETY: pointer + length per the contract.
+        let entries = unsafe { query_entries(&f, filter, text, text_len, value, limit) }?;
         // SAFETY: out-parameter per the contract.
         unsafe { json_out(bytes_out, &entries) }
     })
@@ -1083,5 +1117,314 @@ pub unsafe extern "C" fn nl_fleet_record_migration(
         let by = unsafe { str_arg(decision_by, decision_by_len, "decision_by") }?;
         f.record_migration(cid, from, to, by)?;
         Ok(())
+    })
+}
+
+// ----- batch verdicts ------------------------------------------------------------------------
+
+/// A string inside a list's string buffer: `len` bytes of UTF-8 at `offset`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct nl_str_ref {
+    pub offset: usize,
+    pub len: usize,
+}
+
+/// Appends `s` to `blob` and returns where it is.
+fn push_str(blob: &mut Vec<u8>, s: &str) -> nl_str_ref {
+    let r = nl_str_ref {
+        offset: blob.len(),
+        len: s.len(),
+    };
+    blob.extend_from_slice(s.as_bytes());
+    r
+}
+
+/// One node's verdict in an `nl_verdict_list`; its id is in the list's string buffer
+/// (`nl_verdict_list_ids`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct nl_node_verdict {
+    pub id: nl_str_ref,
+    pub verdict: nl_verdict,
+}
+
+/// Every node's verdict, in flat form, from one call: the batch path for fleet-wide work (one
+/// boundary crossing instead of one per node). Free with `nl_verdict_list_free`.
+///
+/// Thread-safety: owned by the caller that received it; immutable, so it may be read from
+/// several threads at once, but not concurrently with `nl_verdict_list_free`.
+pub struct nl_verdict_list {
+    items: Vec<nl_node_verdict>,
+    ids: Vec<u8>,
+}
+
+/// Evaluates every node (ordered by id) into a new `nl_verdict_list`.
+#[no_mangle]
+pub unsafe extern "C" fn nl_fleet_evaluate_all(
+    fleet: *const nl_fleet,
+    list_out: *mut *mut nl_verdict_list,
+    err_out: *mut *mut nl_error,
+) -> nl_result {
+    ffi_boundary!(err_out, {
+        require_out(list_out, "list_out")?;
+        let f = fleet_arg(fleet)?;
+        let n = f.len();
+        // Sized once: growing a large Vec copies it and faults in fresh pages every time.
+        let mut list = nl_verdict_list {
+            items: Vec::with_capacity(n),
+            ids: Vec::with_capacity(n * 24),
+        };
+        f.with_verdicts(|id, v| {
+            let id = push_str(&mut list.ids, id);
+            list.items.push(nl_node_verdict {
+                id,
+                verdict: nl_verdict::from(v),
+            });
+        });
+        // SAFETY: checked non-NULL above.
+        unsafe { list_out.write(Box::into_raw(Box::new(list))) };
+        Ok(())
+    })
+}
+
+/// The list's verdicts, a contiguous array of `*count_out` items owned by the list (valid until
+/// `nl_verdict_list_free`). NULL (and a count of 0) for a NULL list.
+#[no_mangle]
+pub unsafe extern "C" fn nl_verdict_list_items(
+    list: *const nl_verdict_list,
+    count_out: *mut usize,
+) -> *const nl_node_verdict {
+    ffi_boundary!(value std::ptr::null(), {
+        // SAFETY: NULL or a live list per the contract.
+        let l = unsafe { list.as_ref() };
+        // SAFETY: optional out-parameter per the contract.
+        unsafe { write_opt(count_out, l.map_or(0, |l| l.items.len())) };
+        l.map_or(std::ptr::null(), |l| l.items.as_ptr())
+    })
+}
+
+/// The buffer the items' ids point into (UTF-8, not NUL-terminated), owned by the list;
+/// `*len_out` receives its length. NULL for a NULL list.
+#[no_mangle]
+pub unsafe extern "C" fn nl_verdict_list_ids(
+    list: *const nl_verdict_list,
+    len_out: *mut usize,
+) -> *const u8 {
+    ffi_boundary!(value std::ptr::null(), {
+        // SAFETY: NULL or a live list per the contract.
+        let l = unsafe { list.as_ref() };
+        // SAFETY: optional out-parameter per the contract.
+        unsafe { write_opt(len_out, l.map_or(0, |l| l.ids.len())) };
+        l.map_or(std::ptr::null(), |l| l.ids.as_ptr())
+    })
+}
+
+/// Frees a verdict list. NULL is a no-op.
+#[no_mangle]
+pub unsafe extern "C" fn nl_verdict_list_free(list: *mut nl_verdict_list) {
+    ffi_boundary!(value(), {
+        if !list.is_null() {
+            // SAFETY: a pointer this library returned and the caller has not freed.
+            drop(unsafe { Box::from_raw(list) });
+        }
+    })
+}
+
+// ----- flat audit queries ----------------------------------------------------------------------
+
+/// A state snapshot in flat form (durations in milliseconds; `has_*` say whether the optional
+/// ones are set).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct nl_state_snapshot {
+    pub state: u32,
+    pub health: u32,
+    pub origin: u32,
+    pub consecutive_health_failures: u32,
+    pub current_containers: u64,
+    pub pending_reservations: u64,
+    pub holds: u64,
+    pub allocated_ram_mb: u64,
+    pub reserved_ram_mb: u64,
+    pub total_ram_mb: u64,
+    pub total_containers_ever: u64,
+    pub age_ms: u64,
+    pub time_in_state_ms: u64,
+    pub has_since_initialized: bool,
+    pub since_initialized_ms: u64,
+    pub has_idle_for: bool,
+    pub idle_for_ms: u64,
+    pub container_sync_pending: bool,
+}
+
+/// One audit entry in flat form; strings are in the list's string buffer
+/// (`nl_audit_list_strings`). `container_id` and `error` have length 0 when absent;
+/// `from_state`/`to_state` are `UINT32_MAX` when absent.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct nl_audit_item {
+    pub seq: u64,
+    pub at_ms: i64,
+    /// An `nl_audit_action`.
+    pub action: u32,
+    /// An `nl_audit_result`.
+    pub result: u32,
+    pub reason_code: u32,
+    pub from_state: u32,
+    pub to_state: u32,
+    pub node_id: nl_str_ref,
+    pub container_id: nl_str_ref,
+    pub reason: nl_str_ref,
+    pub decision_by: nl_str_ref,
+    pub error: nl_str_ref,
+    pub has_snapshot: bool,
+    pub snapshot: nl_state_snapshot,
+}
+
+/// Audit entries in flat form, with the page information of a cursor query. Free with
+/// `nl_audit_list_free`.
+///
+/// Thread-safety: owned by the caller that received it; immutable, so it may be read from
+/// several threads at once, but not concurrently with `nl_audit_list_free`.
+pub struct nl_audit_list {
+    items: Vec<nl_audit_item>,
+    strings: Vec<u8>,
+}
+
+fn audit_list(entries: &[crate::audit::AuditEntry]) -> nl_audit_list {
+    let mut list = nl_audit_list {
+        items: Vec::with_capacity(entries.len()),
+        strings: Vec::with_capacity(entries.len() * 64),
+    };
+    for e in entries {
+        let b = &mut list.strings;
+        let snapshot = e.snapshot.as_ref();
+        list.items.push(nl_audit_item {
+            seq: e.seq,
+            at_ms: e.at_ms.as_millis(),
+            action: e.action as u32,
+            result: e.result as u32,
+            reason_code: e.reason_code,
+            from_state: e.from_state.map_or(u32::MAX, |s| s as u32),
+            to_state: e.to_state.map_or(u32::MAX, |s| s as u32),
+            node_id: push_str(b, &e.node_id),
+            container_id: push_str(b, e.container_id.as_deref().unwrap_or("")),
+            reason: push_str(b, &e.reason),
+            decision_by: push_str(b, &e.decision_by),
+            error: push_str(b, e.error.as_deref().unwrap_or("")),
+            has_snapshot: snapshot.is_some(),
+            snapshot: snapshot.map_or_else(Default::default, |s| nl_state_snapshot {
+                state: s.state as u32,
+                health: s.health as u32,
+                origin: s.origin as u32,
+                consecutive_health_failures: s.consecutive_health_failures,
+                current_containers: s.current_containers,
+                pending_reservations: s.pending_reservations,
+                holds: s.holds,
+                allocated_ram_mb: s.allocated_ram_mb,
+                reserved_ram_mb: s.reserved_ram_mb,
+                total_ram_mb: s.total_ram_mb,
+                total_containers_ever: s.total_containers_ever,
+                age_ms: s.age_ms,
+                time_in_state_ms: s.time_in_state_ms,
+                has_since_initialized: s.since_initialized_ms.is_some(),
+                since_initialized_ms: s.since_initialized_ms.unwrap_or(0),
+                has_idle_for: s.idle_for_ms.is_some(),
+                idle_for_ms: s.idle_for_ms.unwrap_or(0),
+                container_sync_pending: s.container_sync_pending,
+            }),
+        });
+    }
+    list
+}
+
+/// `nl_fleet_audit_query` in flat form: the newest `limit` matching entries, oldest first.
+#[no_mangle]
+pub unsafe extern "C" fn nl_fleet_audit_query_list(
+    fleet: *const nl_fleet,
+    filter: u32,
+    text: *const u8,
+    text_len: usize,
+    value: u32,
+    limit: usize,
+    list_out: *mut *mut nl_audit_list,
+    err_out: *mut *mut nl_error,
+) -> nl_result {
+    ffi_boundary!(err_out, {
+        require_out(list_out, "list_out")?;
+        let f = fleet_arg(fleet)?;
+        // SAFETY: pointer + length per the contract.
+        let entries = unsafe { query_entries(&f, filter, text, text_len, value, limit) }?;
+        // SAFETY: checked non-NULL above.
+        unsafe { list_out.write(Box::into_raw(Box::new(audit_list(&entries)))) };
+        Ok(())
+    })
+}
+
+/// `nl_fleet_audit_since` in flat form. `missed_out` and `next_cursor_out` (optional) receive
+/// the page's gap and next cursor.
+#[no_mangle]
+pub unsafe extern "C" fn nl_fleet_audit_since_list(
+    fleet: *const nl_fleet,
+    cursor: u64,
+    limit: usize,
+    list_out: *mut *mut nl_audit_list,
+    missed_out: *mut u64,
+    next_cursor_out: *mut u64,
+    err_out: *mut *mut nl_error,
+) -> nl_result {
+    ffi_boundary!(err_out, {
+        require_out(list_out, "list_out")?;
+        let page = fleet_arg(fleet)?.audit_since(cursor, limit);
+        // SAFETY: out-parameters per the contract.
+        unsafe {
+            write_opt(missed_out, page.missed);
+            write_opt(next_cursor_out, page.next_cursor);
+            list_out.write(Box::into_raw(Box::new(audit_list(&page.entries))));
+        }
+        Ok(())
+    })
+}
+
+/// The list's entries, a contiguous array of `*count_out` items owned by the list. NULL (and 0)
+/// for a NULL list.
+#[no_mangle]
+pub unsafe extern "C" fn nl_audit_list_items(
+    list: *const nl_audit_list,
+    count_out: *mut usize,
+) -> *const nl_audit_item {
+    ffi_boundary!(value std::ptr::null(), {
+        // SAFETY: NULL or a live list per the contract.
+        let l = unsafe { list.as_ref() };
+        // SAFETY: optional out-parameter per the contract.
+        unsafe { write_opt(count_out, l.map_or(0, |l| l.items.len())) };
+        l.map_or(std::ptr::null(), |l| l.items.as_ptr())
+    })
+}
+
+/// The buffer the items' strings point into, owned by the list; `*len_out` receives its length.
+#[no_mangle]
+pub unsafe extern "C" fn nl_audit_list_strings(
+    list: *const nl_audit_list,
+    len_out: *mut usize,
+) -> *const u8 {
+    ffi_boundary!(value std::ptr::null(), {
+        // SAFETY: NULL or a live list per the contract.
+        let l = unsafe { list.as_ref() };
+        // SAFETY: optional out-parameter per the contract.
+        unsafe { write_opt(len_out, l.map_or(0, |l| l.strings.len())) };
+        l.map_or(std::ptr::null(), |l| l.strings.as_ptr())
+    })
+}
+
+/// Frees an audit list. NULL is a no-op.
+#[no_mangle]
+pub unsafe extern "C" fn nl_audit_list_free(list: *mut nl_audit_list) {
+    ffi_boundary!(value(), {
+        if !list.is_null() {
+            // SAFETY: a pointer this library returned and the caller has not freed.
+            drop(unsafe { Box::from_raw(list) });
+        }
     })
 }

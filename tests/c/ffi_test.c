@@ -243,6 +243,37 @@ static void planning(void) {
   CHECK(nl_fleet_register(f, &s, NULL) == NL_RESULT_OK);
   CHECK(nl_fleet_advance_clock_ms(f, 60 * MIN, NULL) == NL_RESULT_OK);
 
+  /* The flat batch paths. */
+  nl_verdict_list *vl = NULL;
+  CHECK(nl_fleet_evaluate_all(f, &vl, NULL) == NL_RESULT_OK);
+  size_t count = 0, ids_len = 0;
+  const nl_node_verdict *items = nl_verdict_list_items(vl, &count);
+  const uint8_t *ids = nl_verdict_list_ids(vl, &ids_len);
+  CHECK(count == 3 && ids_len == strlen("abbooting"));
+  CHECK(items[2].id.len == 7 && memcmp(ids + items[2].id.offset, "booting", 7) == 0);
+  CHECK(!items[2].verdict.allowed && items[2].verdict.primary_reason == NL_REASON_STILL_STARTING);
+  CHECK(items[0].verdict.primary_reason == NL_REASON_HAS_CONTAINERS);
+  nl_verdict_list_free(vl);
+  CHECK(nl_verdict_list_items(NULL, &count) == NULL && count == 0);
+  nl_verdict_list_free(NULL);
+
+  nl_audit_list *al = NULL;
+  CHECK(nl_fleet_audit_query_list(f, NL_AUDIT_FILTER_NODE, S("a"), 0, 100, &al, NULL) == NL_RESULT_OK);
+  size_t strings_len = 0;
+  const nl_audit_item *entries = nl_audit_list_items(al, &count);
+  const uint8_t *strings = nl_audit_list_strings(al, &strings_len);
+  CHECK(count == 4); /* provision, initializing, ready, active */
+  CHECK(entries[0].action == NL_AUDIT_ACTION_NODE_PROVISION && entries[0].has_snapshot);
+  CHECK(entries[3].from_state == NL_STATE_READY && entries[3].to_state == NL_STATE_ACTIVE);
+  CHECK(entries[3].snapshot.current_containers == 1 && entries[3].container_id.len == 0);
+  CHECK(memcmp(strings + entries[3].reason.offset, "first_container_added", entries[3].reason.len) == 0);
+  nl_audit_list_free(al);
+  uint64_t missed = 9, next = 0;
+  CHECK(nl_fleet_audit_since_list(f, 0, 2, &al, &missed, &next, NULL) == NL_RESULT_OK);
+  CHECK(missed == 0 && next == 2);
+  nl_audit_list_free(al);
+  CHECK(nl_fleet_audit_query_list(f, 42, NULL, 0, 0, 1, &al, NULL) == NL_RESULT_UNKNOWN_ENUM);
+
   nl_bytes *b = NULL;
   CHECK(nl_fleet_projection_json(f, &b, NULL) == NL_RESULT_OK);
   CHECK(bytes_contain(b, "\"coming\":{\"nodes\":1,\"total_ram_mb\":4096"));
