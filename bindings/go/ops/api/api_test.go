@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -241,5 +242,23 @@ func TestMutationsAreOffUnlessAuthorised(t *testing.T) {
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodDelete, "/nodes/a", nil))
 	if rec.Code != http.StatusMethodNotAllowed {
 		t.Fatalf("DELETE: %d", rec.Code)
+	}
+}
+
+// The checked-in OpenAPI description names every route and every query parameter the handler
+// accepts (the handler refuses any other parameter, so the two must not drift).
+func TestOpenAPIDescribesEveryRouteAndParameter(t *testing.T) {
+	spec, err := os.ReadFile("openapi.yaml")
+	must(t, err)
+	text := string(spec)
+	for _, path := range []string{"/nodes:", "/nodes/{id}:", "/nodes/{id}/decommission:", "/audit:", "/projection:", "/consolidation-plan:"} {
+		if !strings.Contains(text, "\n  "+path) {
+			t.Errorf("openapi.yaml lacks path %s", path)
+		}
+	}
+	for _, param := range []string{"state", "history", "node", "action", "result", "since_seq", "before_seq", "from", "to", "limit", "non_migratable", "last_consolidation", "min_savings_eur_per_hour", "max_utilisation_after"} {
+		if !strings.Contains(text, "{name: "+param+", in: query") {
+			t.Errorf("openapi.yaml lacks query parameter %s", param)
+		}
 	}
 }
