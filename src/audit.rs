@@ -355,20 +355,28 @@ impl AuditRing {
         }
     }
 
+    /// Entries ever recorded per action (evicted or not), in action order.
+    fn action_counts(&self) -> impl Iterator<Item = (AuditAction, u64)> + '_ {
+        AuditAction::ALL
+            .iter()
+            .map(|a| (*a, self.by_action[*a as usize]))
+    }
+
+    /// Entries ever recorded per result (evicted or not), in result order.
+    fn result_counts(&self) -> impl Iterator<Item = (AuditResult, u64)> + '_ {
+        AuditResult::ALL
+            .iter()
+            .map(|r| (*r, self.by_result[*r as usize]))
+    }
+
     /// The ring as persisted.
     pub fn state(&self) -> crate::storage::AuditState {
         crate::storage::AuditState {
             entries: self.entries.iter().cloned().collect(),
             next_seq: self.next_seq,
             evicted: self.evicted,
-            by_action: AuditAction::ALL
-                .iter()
-                .map(|a| (*a, self.by_action[*a as usize]))
-                .collect(),
-            by_result: AuditResult::ALL
-                .iter()
-                .map(|r| (*r, self.by_result[*r as usize]))
-                .collect(),
+            by_action: self.action_counts().collect(),
+            by_result: self.result_counts().collect(),
         }
     }
 
@@ -490,14 +498,8 @@ impl AuditRing {
             retained: self.entries.len() as u64,
             evicted: self.evicted,
             next_seq: self.next_seq,
-            by_action: AuditAction::ALL
-                .iter()
-                .map(|a| (*a, self.by_action[*a as usize]))
-                .collect(),
-            by_result: AuditResult::ALL
-                .iter()
-                .map(|r| (*r, self.by_result[*r as usize]))
-                .collect(),
+            by_action: self.action_counts().collect(),
+            by_result: self.result_counts().collect(),
             last_entry: self.entries.back().cloned(),
         }
     }

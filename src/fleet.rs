@@ -265,6 +265,15 @@ impl NodeCtx<'_> {
         self.record(rec);
     }
 
+    /// Ends the node's outstanding decommission and returns it; only called on a node found
+    /// through its ticket, so the ticket is there.
+    fn take_drain(&mut self) -> DrainTicket {
+        self.node
+            .drain
+            .take()
+            .expect("reached through its ticket, so the node has one")
+    }
+
     fn outcome(&self, changed: bool) -> ContainerOutcome {
         ContainerOutcome {
             changed,
@@ -1064,15 +1073,11 @@ impl Fleet {
     pub fn complete_decommission(&self, ticket: u64) -> Result<()> {
         self.mutate(|tx| {
             let mut ctx = tx.ticket_node(ticket)?;
-            let drain = ctx
-                .node
-                .drain
-                .take()
-                .expect("ticket_node checked the ticket");
+            let drain = ctx.take_drain();
             ctx.record(
                 AuditRecord::new(
                     AuditAction::NodeDecommission,
-                    &ctx.node.id.clone(),
+                    &ctx.node.id,
                     AuditResult::Success,
                 )
                 .reason(0, "decommission completed")
@@ -1123,11 +1128,7 @@ impl Fleet {
         validate_name("reason", reason)?;
         self.mutate(|tx| {
             let mut ctx = tx.ticket_node(ticket)?;
-            let drain = ctx
-                .node
-                .drain
-                .take()
-                .expect("ticket_node checked the ticket");
+            let drain = ctx.take_drain();
             let reason = format!("decommission_cancelled: {reason}");
             match ctx.node.restore_from_drain(ctx.now) {
                 Some(change) => ctx.record_change(change, &reason, &drain.decision_by),
