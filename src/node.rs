@@ -572,11 +572,27 @@ mod tests {
         assert_eq!(r.metrics.provisioned_at_ms, Timestamp(1));
         assert_eq!(r.metrics.recovered_at_ms, Some(t));
         assert_eq!(r.metrics.container_sync_pending_since_ms, Some(t));
-        assert!(Node::from_spec(&NodeSpec::cloud("a", 1).initial_state(Active), t).is_err());
-        assert!(Node::from_spec(&NodeSpec::dedicated("a", 1).initial_state(Idle), t).is_err());
-        assert!(Node::from_spec(&NodeSpec::cloud("", 1), t).is_err());
-        assert!(Node::from_spec(&NodeSpec::cloud("a", 1).hourly_cost_eur(f64::NAN), t).is_err());
-        assert!(Node::from_spec(&NodeSpec::cloud("a", 1).provisioned_at(t), t).is_err());
+        let refused = |spec: NodeSpec, needle: &str| match Node::from_spec(&spec, t) {
+            Err(Error::InvalidArgument(m)) => assert!(m.contains(needle), "{m}"),
+            other => panic!("{spec:?}: {other:?}"),
+        };
+        refused(
+            NodeSpec::cloud("a", 1).initial_state(Active),
+            "a cloud node cannot start in active",
+        );
+        refused(
+            NodeSpec::dedicated("a", 1).initial_state(Idle),
+            "a dedicated node cannot start in idle",
+        );
+        refused(NodeSpec::cloud("", 1), "node id must not be empty");
+        refused(
+            NodeSpec::cloud("a", 1).hourly_cost_eur(f64::NAN),
+            "hourly_cost_eur",
+        );
+        refused(
+            NodeSpec::cloud("a", 1).provisioned_at(t),
+            "only be given for a recovered node",
+        );
     }
 
     #[test]
@@ -656,13 +672,31 @@ mod tests {
                 state: Provisioning
             }
         );
-        assert!(n.reserve("c", 1).is_err());
+        assert!(matches!(
+            n.reserve("c", 1),
+            Err(Error::NotSchedulable {
+                state: Provisioning,
+                ..
+            })
+        ));
         // Holds are allowed while starting (nothing is deleted then) but not once draining.
         assert!(n.place_hold("h", "").unwrap());
         let mut r = ready_node();
         r.transition(Draining, Timestamp(30)).unwrap();
-        assert!(r.place_hold("h", "").is_err());
-        assert!(r.add_container("c", 1, Timestamp(31)).is_err());
+        assert!(matches!(
+            r.place_hold("h", ""),
+            Err(Error::NotSchedulable {
+                state: Draining,
+                ..
+            })
+        ));
+        assert!(matches!(
+            r.add_container("c", 1, Timestamp(31)),
+            Err(Error::NotSchedulable {
+                state: Draining,
+                ..
+            })
+        ));
     }
 
     #[test]

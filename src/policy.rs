@@ -149,7 +149,9 @@ mod tests {
             audit_capacity: MAX_AUDIT_CAPACITY + 1,
             ..Default::default()
         };
-        assert!(huge.validate().is_err());
+        assert!(
+            matches!(huge.validate(), Err(Error::InvalidArgument(m)) if m.contains("audit_capacity"))
+        );
         let p = Policy {
             idle_grace_ms: MAX_DURATION_MS + 1,
             ..Default::default()
@@ -161,7 +163,9 @@ mod tests {
             unhealthy_threshold: 0,
             ..Default::default()
         };
-        assert!(p.validate().is_err());
+        assert!(
+            matches!(p.validate(), Err(Error::InvalidArgument(m)) if m.contains("unhealthy_threshold"))
+        );
     }
 
     #[test]
@@ -170,7 +174,13 @@ mod tests {
         assert_eq!(o.policy.idle_grace_ms, 5);
         assert_eq!(o.policy.ready_grace_ms, Policy::default().ready_grace_ms);
         assert_eq!(o.audit_capacity, 1000);
-        assert!(FleetOptions::from_json(r#"{"policy":{"idle_grace":5}}"#).is_err());
-        assert!(FleetOptions::from_json("not json").is_err());
+        assert!(matches!(
+            FleetOptions::from_json(r#"{"policy":{"idle_grace":5}}"#),
+            Err(Error::InvalidArgument(m)) if m.contains("unknown field `idle_grace`")
+        ));
+        assert!(matches!(
+            FleetOptions::from_json("not json"),
+            Err(Error::InvalidArgument(m)) if m.starts_with("fleet options JSON")
+        ));
     }
 }

@@ -64,17 +64,30 @@ fn bad_input_is_a_typed_error_and_changes_nothing() {
         f.cancel_decommission(77, "x"),
         Err(Error::TicketInvalid(77))
     );
-    assert!(f.add_container("n1", "", 1).is_err());
-    assert!(f.add_container("n1", "c", u64::MAX).is_err());
-    assert!(f.reserve("n1", "c", 8193).is_err());
-    assert!(f
-        .set_policy(Policy {
-            unhealthy_threshold: 0,
-            ..Policy::default()
+    assert!(
+        matches!(f.add_container("n1", "", 1), Err(Error::InvalidArgument(m)) if m.contains("container id"))
+    );
+    assert!(
+        matches!(f.add_container("n1", "c", u64::MAX), Err(Error::InvalidArgument(m)) if m.contains("ram_mb"))
+    );
+    assert_eq!(
+        f.reserve("n1", "c", 8193),
+        Err(Error::InsufficientCapacity {
+            node: "n1".into(),
+            requested_mb: 8193,
+            free_mb: 8192
         })
-        .is_err());
-    assert!(f.register(NodeSpec::cloud("x".repeat(300), 1)).is_err());
-    assert!(f.forget("n1").is_err());
+    );
+    assert!(matches!(
+        f.set_policy(Policy { unhealthy_threshold: 0, ..Policy::default() }),
+        Err(Error::InvalidArgument(m)) if m.contains("unhealthy_threshold")
+    ));
+    assert!(
+        matches!(f.register(NodeSpec::cloud("x".repeat(300), 1)), Err(Error::InvalidArgument(m)) if m.contains("300 bytes"))
+    );
+    assert!(
+        matches!(f.forget("n1"), Err(Error::InvalidArgument(m)) if m.contains("only decommissioned"))
+    );
     assert_eq!(
         f.transition("n1", LifecycleState::Ready, "again"),
         Ok(None),
@@ -84,11 +97,10 @@ fn bad_input_is_a_typed_error_and_changes_nothing() {
 
     let sys = Fleet::new(FleetOptions::default()).unwrap();
     assert_eq!(sys.advance_clock(MIN), Err(Error::NotManualClock));
-    assert!(Fleet::new(FleetOptions {
-        audit_capacity: 0,
-        ..Default::default()
-    })
-    .is_err());
+    assert!(matches!(
+        Fleet::new(FleetOptions { audit_capacity: 0, ..Default::default() }),
+        Err(Error::InvalidArgument(m)) if m.contains("audit_capacity")
+    ));
 }
 
 #[test]
@@ -123,7 +135,13 @@ fn tickets_are_single_use_and_fail_keeps_the_node_draining() {
             ..
         })
     ));
-    assert!(f.place_hold("n1", "h", "").is_err());
+    assert!(matches!(
+        f.place_hold("n1", "h", ""),
+        Err(Error::NotSchedulable {
+            state: LifecycleState::Draining,
+            ..
+        })
+    ));
     // Generic transitions cannot bypass the ticket.
     assert_eq!(
         f.transition("n1", LifecycleState::Unhealthy, "x")
@@ -168,7 +186,7 @@ fn tickets_are_single_use_and_fail_keeps_the_node_draining() {
     );
     // Only decommissioned nodes can be forgotten; their audit stays.
     f.forget("n1").unwrap();
-    assert!(f.node("n1").is_err());
+    assert_eq!(f.node("n1"), Err(Error::NodeNotFound("n1".into())));
     assert_eq!(f.audit_by_node("n1", 100).len(), 9);
 }
 
@@ -233,7 +251,9 @@ fn reservations_and_holds_block_and_release() {
     assert!(f.release_hold("n1", "world:srv-7").unwrap());
     assert!(!f.release_hold("n1", "world:srv-7").unwrap());
     assert!(f.evaluate("n1").unwrap().allowed);
-    assert!(f.confirm_reservation("n1", "nope").is_err());
+    assert!(
+        matches!(f.confirm_reservation("n1", "nope"), Err(Error::InvalidArgument(m)) if m.contains("no reservation"))
+    );
 }
 
 #[test]

@@ -61,7 +61,12 @@ fn workload(f: &Fleet) {
     f.advance_clock(40 * MIN).unwrap();
     f.remove_container("d", "mc-4").unwrap();
     f.report_health("a", false).unwrap();
-    assert!(f.begin_decommission("a", "reactive_policy").is_err());
+    assert_eq!(
+        f.begin_decommission("a", "reactive_policy")
+            .unwrap_err()
+            .code(),
+        ReasonCode::HasContainers.code()
+    );
     f.advance_clock(31 * MIN).unwrap();
     let t = f.begin_decommission("d", "reactive_policy").unwrap();
     f.fail_decommission(t.id, "provider 503").unwrap();
@@ -147,7 +152,16 @@ fn reopen_after_clean_close_restores_every_field() {
     let d = f.node("d").unwrap();
     assert_eq!(d.state, LifecycleState::Draining);
     let ticket = d.decommission.unwrap().ticket;
-    assert!(f.reserve("d", "x", 1).is_err(), "still unschedulable");
+    assert!(
+        matches!(
+            f.reserve("d", "x", 1),
+            Err(Error::NotSchedulable {
+                state: LifecycleState::Draining,
+                ..
+            })
+        ),
+        "still unschedulable"
+    );
     f.complete_decommission(ticket).unwrap();
     assert_eq!(f.node("d").unwrap().state, LifecycleState::Decommissioned);
     // Ticket numbers continue: a new ticket is never an old one.
@@ -155,7 +169,11 @@ fn reopen_after_clean_close_restores_every_field() {
     f.finish_restore().unwrap();
     f.advance_clock(11 * MIN).unwrap();
     let t = f.begin_decommission("b", "manual");
-    assert!(t.is_err(), "b has a reservation");
+    assert_eq!(
+        t.unwrap_err().code(),
+        ReasonCode::HasReservations.code(),
+        "b has a reservation"
+    );
     f.release_reservation("b", "mc-3").unwrap();
     let t = f.begin_decommission("b", "manual").unwrap();
     assert!(t.id > ticket);
@@ -243,6 +261,12 @@ fn a_full_disk_fails_the_call_and_changes_nothing() {
     let dir = tempdir("full");
     let probe = open(&dir, T0, StorageOptions::default()).unwrap();
     probe.register(NodeSpec::cloud("a", 8192)).unwrap();
+    probe
+        .transition("a", LifecycleState::Initializing, "cloud_init_started")
+        .unwrap();
+    probe
+        .transition("a", LifecycleState::Ready, "cloud_init_completed")
+        .unwrap();
     let used = probe.storage_status().unwrap().journal_bytes;
     drop(probe);
     let storage = StorageOptions {
@@ -273,15 +297,24 @@ fn a_full_disk_fails_the_call_and_changes_nothing() {
         }
     }
     assert!(failed.is_some() && !acknowledged.is_empty());
-    // A bigger mutation fails the same way and rolls back every node it touched.
-    f.add_container("a", "c1", 1).unwrap_err();
-    assert_eq!(f.node("a").unwrap().containers.len(), 0);
+    // A bigger mutation (a container, an automatic ready -> active transition and its audit
+    // entry) fails the same way and is rolled back entirely.
+    let a_before = f.node("a").unwrap();
+    let stats = f.audit_stats();
+    assert!(matches!(
+        f.add_container("a", "c1", 1),
+        Err(Error::Storage(_))
+    ));
+    assert_eq!(f.node("a").unwrap(), a_before);
+    assert_eq!(a_before.state, LifecycleState::Ready);
+    assert_eq!(f.audit_stats(), stats);
     drop(f);
     let f = open(&dir, T0, StorageOptions::default()).unwrap();
     for id in &acknowledged {
         assert!(f.node(id).is_ok(), "acknowledged {id} lost");
     }
-    assert!(f.node(&format!("n{}", failed.unwrap())).is_err());
+    let lost = format!("n{}", failed.unwrap());
+    assert_eq!(f.node(&lost), Err(Error::NodeNotFound(lost.clone())));
     drop(f);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -299,3 +299,33 @@ func TestAuditCursorAndRecord(t *testing.T) {
 		t.Fatalf("stats: %+v", stats)
 	}
 }
+
+func TestManualClockAndTimerReasons(t *testing.T) {
+	f := newFleet(t)
+	readyNode(t, f, "n1")
+	v, err := f.Evaluate("n1")
+	must(t, err)
+	if v.Primary != ReasonReadyTooYoung || !v.Primary.IsTimer() || !v.RetryAfter.Equal(t0.Add(30*time.Minute)) {
+		t.Fatalf("young: %+v", v)
+	}
+	must(t, f.SetClock(t0.Add(30*time.Minute)))
+	if !f.Now().Equal(t0.Add(30 * time.Minute)) {
+		t.Fatalf("clock: %v", f.Now())
+	}
+	v, err = f.Evaluate("n1")
+	must(t, err)
+	if !v.Allowed {
+		t.Fatalf("past the grace: %+v", v)
+	}
+	for _, r := range []Reason{ReasonHasContainers, ReasonSystemNode, ReasonContainerSyncPending} {
+		if r.IsTimer() {
+			t.Errorf("%s is not a timer", r)
+		}
+	}
+	wall, err := New(Options{})
+	must(t, err)
+	defer wall.Close()
+	if err := wall.SetClock(t0); !errors.Is(err, ErrNotManualClock) {
+		t.Fatalf("SetClock on the wall clock: %v", err)
+	}
+}

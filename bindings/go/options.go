@@ -3,10 +3,7 @@ package lifecycle
 // #include "node_lifecycle.h"
 import "C"
 
-import (
-	"runtime"
-	"time"
-)
+import "time"
 
 // Options configure a Fleet. The zero value means the defaults of the specification; a
 // negative duration means zero (no grace at all).
@@ -114,7 +111,6 @@ func (o Options) toC() (*C.nl_options, error) {
 		C.nl_options_free(opts)
 		return nil, err
 	}
-	runtime.KeepAlive(o)
 	return opts, nil
 }
 
