@@ -6,7 +6,7 @@ CC ?= cc
 CFLAGS ?= -std=c11 -Wall -Wextra -Werror -O1 -g
 C_LIBS := -lpthread -ldl -lm
 STATIC_LIB := target/debug/libnode_lifecycle.a
-VALGRIND := valgrind -q --leak-check=full --show-leak-kinds=all --errors-for-leak-kinds=all --error-exitcode=1
+VALGRIND := valgrind -q --leak-check=full --show-leak-kinds=all --errors-for-leak-kinds=all --error-exitcode=1 --suppressions=tests/c/valgrind.supp
 
 .PHONY: demo test bootstrap lint rust-test c-test c-example header lib go-lib go-test go-demo ops-test reliability miri fuzz-smoke go-asan
 

@@ -63,7 +63,9 @@ fn main() {
     let stats = f.audit_stats();
     println!(
         "audit ring capacity {}, recorded {}, evicted {}",
-        stats.capacity, stats.total_recorded, stats.evicted
+        stats.as_ref().unwrap().capacity,
+        stats.as_ref().unwrap().total_recorded,
+        stats.as_ref().unwrap().evicted
     );
     println!(
         "live heap before 1M appends: {before} bytes; after: {after} bytes; growth: {} bytes",

@@ -65,6 +65,7 @@ fn single_operations(c: &mut Criterion) {
                 ))
             })
         })
+        .unwrap()
     });
     // A transition pair (unhealthy, then back to ready) per iteration; the figure is per pair.
     g.bench_function("transition pair ready->unhealthy->ready", |b| {
@@ -159,7 +160,8 @@ fn fleet_wide(c: &mut Criterion) {
             |b, f| {
                 b.iter(|| {
                     let mut allowed = 0usize;
-                    f.with_verdicts(|_, v| allowed += v.allowed as usize);
+                    f.with_verdicts(|_, v| allowed += v.allowed as usize)
+                        .unwrap();
                     black_box(allowed)
                 })
             },
@@ -191,8 +193,7 @@ fn persistence(c: &mut Criterion) {
                         max_writes: 10_000,
                         max_delay_ms: 60_000,
                     },
-                    compact_after_records: u64::MAX,
-                    ..Default::default()
+                    compact_after_records: node_lifecycle::OFF,
                 },
             )
             .build()

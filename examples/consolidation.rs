@@ -32,7 +32,7 @@ fn main() -> Result<()> {
     fleet.advance_clock(Duration::from_secs(20 * 60))?;
     fleet.register(NodeSpec::cloud("ccx23-booting", 16384))?;
 
-    let p = fleet.projection();
+    let p = fleet.projection().unwrap();
     println!("Projection:");
     println!(
         "  now:     {} nodes, {} MB, {} MB used, utilisation {:.1}%",

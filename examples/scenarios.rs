@@ -41,7 +41,7 @@ impl Trace<'_> {
                 ));
                 self.step("  ... the cloud provider deletes the VM ...");
                 self.fleet
-                    .complete_decommission(ticket.id)
+                    .complete_decommission(&ticket)
                     .expect("a fresh ticket completes");
                 self.step(&format!("decommission of {node} completed"));
             }
@@ -55,7 +55,7 @@ impl Trace<'_> {
 
     fn audit(&self, node: &str) {
         println!("    audit trail of {node}:");
-        for e in self.fleet.audit_by_node(node, 100) {
+        for e in self.fleet.audit_by_node(node, 100).unwrap() {
             let states = match (e.from_state, e.to_state) {
                 (Some(a), Some(b)) if a != b => format!(" {a} -> {b}"),
                 _ => String::new(),
@@ -152,7 +152,7 @@ fn main() -> Result<()> {
     t.decommission("proxy-node", "manual");
     t.audit("local-node");
 
-    let s = fleet.audit_stats();
+    let s = fleet.audit_stats().unwrap();
     println!(
         "\naudit: {} recorded, {} retained, {} evicted; {} rejected, {} succeeded",
         s.total_recorded,

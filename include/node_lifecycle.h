@@ -12,6 +12,10 @@
 #define NL_VERSION_MINOR 1
 #define NL_VERSION_PATCH 0
 
+// The setting value that switches a timer off (a grace never waits, a timeout never
+// fires); 0 means the default. Same value as `nl_options_set`'s NL_OFF in Rust.
+#define NL_OFF UINT64_MAX
+
 
 // The result of every fallible call. 0 is success, 1..99 are errors, and 100 and above are
 // the reason code of a rejected decommission (the same numbers as `nl_reason`).
@@ -41,8 +45,20 @@ enum nl_result
   NL_RESULT_LOCKED = 15,
   // The data directory was written by a newer version of the library.
   NL_RESULT_UNSUPPORTED_FORMAT = 16,
-  // A snapshot or journal is damaged beyond a torn tail.
+  // A snapshot or journal is damaged beyond a torn tail (see `nl_salvage`).
   NL_RESULT_CORRUPT = 17,
+  // A setting is out of range (the message names it).
+  NL_RESULT_INVALID_SETTING = 18,
+  // Draining and decommissioned are entered only through the decommission protocol.
+  NL_RESULT_PROTOCOL_ONLY = 19,
+  // The container runs on another node (container ids are unique across the fleet).
+  NL_RESULT_CONTAINER_ELSEWHERE = 20,
+  // The claim is unknown, expired, confirmed or released.
+  NL_RESULT_CLAIM_NOT_FOUND = 21,
+  // A consolidation plan no longer matches the fleet.
+  NL_RESULT_STALE_PLAN = 22,
+  // The fleet refuses work until reopened (a failed fsync, or an internal error).
+  NL_RESULT_POISONED = 23,
   NL_RESULT_SYSTEM_NODE = 100,
   NL_RESULT_DEDICATED_NODE = 101,
   NL_RESULT_STILL_STARTING = 102,
@@ -78,6 +94,11 @@ enum nl_audit_action
   NL_AUDIT_ACTION_SCALE_DOWN = 4,
   NL_AUDIT_ACTION_LIFECYCLE_TRANSITION = 5,
   NL_AUDIT_ACTION_RECOVERY = 6,
+  NL_AUDIT_ACTION_NODE_CORDON = 7,
+  NL_AUDIT_ACTION_NODE_UNCORDON = 8,
+  NL_AUDIT_ACTION_NODE_RENAMED = 9,
+  NL_AUDIT_ACTION_NODE_UPDATE = 10,
+  NL_AUDIT_ACTION_RESERVATION_EXPIRED = 11,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -218,7 +239,8 @@ typedef uint32_t nl_health;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
-// The settings `nl_options_set` can change. Durations are milliseconds.
+// The settings `nl_options_set` can change. Durations are milliseconds; 0 is the default and
+// `NL_OFF` switches a timer off.
 enum nl_option
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
   : uint32_t
@@ -235,8 +257,10 @@ enum nl_option
   NL_OPTION_SYNC_EVERY_WRITES = 7,
   // Persistent fleets with batched sync: also fsync when this long has passed since the last.
   NL_OPTION_SYNC_MAX_DELAY_MS = 8,
-  // Persistent fleets: compact after this many journal records.
+  // Persistent fleets: compact after this many journal records (`NL_OFF`: only when asked).
   NL_OPTION_COMPACT_AFTER_RECORDS = 9,
+  // Claims and reservations expire after this long unless confirmed or released.
+  NL_OPTION_CLAIM_TTL_MS = 10,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -252,13 +276,9 @@ enum nl_audit_filter
   : uint32_t
 #endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
  {
-  // Every entry.
   NL_AUDIT_FILTER_ALL = 0,
-  // Entries whose node id equals `text`.
   NL_AUDIT_FILTER_NODE = 1,
-  // Entries whose action equals `value` (an `nl_audit_action`).
   NL_AUDIT_FILTER_ACTION = 2,
-  // Entries whose result equals `value` (an `nl_audit_result`).
   NL_AUDIT_FILTER_RESULT = 3,
 };
 #ifndef __cplusplus
@@ -266,6 +286,42 @@ enum nl_audit_filter
 typedef enum nl_audit_filter nl_audit_filter;
 #else
 typedef uint32_t nl_audit_filter;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// Bits of `nl_state_snapshot.flags`.
+enum nl_snapshot_flag
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  NL_SNAPSHOT_FLAG_HAS_SINCE_INITIALIZED = 1,
+  NL_SNAPSHOT_FLAG_HAS_IDLE_FOR = 2,
+  NL_SNAPSHOT_FLAG_CONTAINER_SYNC_PENDING = 4,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum nl_snapshot_flag nl_snapshot_flag;
+#else
+typedef uint32_t nl_snapshot_flag;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// Bits of `nl_audit_item.flags`.
+enum nl_audit_flag
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  NL_AUDIT_FLAG_HAS_SNAPSHOT = 1,
+  NL_AUDIT_FLAG_HAS_RAM = 2,
+  NL_AUDIT_FLAG_HAS_AGE = 4,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum nl_audit_flag nl_audit_flag;
+#else
+typedef uint32_t nl_audit_flag;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -291,12 +347,13 @@ typedef struct nl_error nl_error;
 // A fleet of nodes: the registry, its audit ring, policy and clock.
 //
 // Thread-safety: fully thread-safe. One `nl_fleet` may be used from any number of threads at
-// once; every call is atomic. The pointer is an opaque token that is never dereferenced:
-// a call on a freed fleet returns `NL_RESULT_USE_AFTER_FREE` instead of touching memory, and
-// `nl_fleet_free` while other threads are inside calls is safe (they finish first).
+// once; every call is atomic. The pointer is an opaque token that is never dereferenced: a
+// call on a freed fleet returns `NL_RESULT_USE_AFTER_FREE` instead of touching memory, and
+// `nl_fleet_free` while other threads are inside calls is safe (it waits for them).
 typedef struct nl_fleet nl_fleet;
 
-// Options for `nl_fleet_new` and `nl_fleet_set_policy`. Starts at the defaults of SPEC.md.
+// Options for `nl_fleet_new` and `nl_fleet_set_policy`. Starts at the defaults of the
+// specification; values are checked when the options are used.
 //
 // Thread-safety: not synchronised. Configure it from one thread; the library only reads it
 // during `nl_fleet_new`/`nl_fleet_set_policy` and keeps no reference to it afterwards.
@@ -309,9 +366,70 @@ typedef struct nl_options nl_options;
 // several threads at once, but not concurrently with `nl_verdict_list_free`.
 typedef struct nl_verdict_list nl_verdict_list;
 
+// A string inside a list's string buffer: `len` bytes of UTF-8 at `offset`.
+typedef struct {
+  uint64_t offset;
+  uint64_t len;
+} nl_str_ref;
+
+// A state snapshot in flat form (durations in milliseconds; `flags` say which optional ones
+// are set). Holds, cordons and labels by name are in `names_json` (`{"holds":[..],
+// "cordons":[..],"labels":{..}}`, length 0 when the node had none of them).
+typedef struct {
+  uint32_t state;
+  uint32_t health;
+  uint32_t origin;
+  uint32_t consecutive_health_failures;
+  uint64_t current_containers;
+  uint64_t pending_reservations;
+  uint64_t holds;
+  uint64_t cordons;
+  uint64_t allocated_ram_mb;
+  uint64_t reserved_ram_mb;
+  uint64_t total_ram_mb;
+  uint64_t total_containers_ever;
+  uint64_t age_ms;
+  uint64_t time_in_state_ms;
+  uint64_t since_initialized_ms;
+  uint64_t idle_for_ms;
+  double hourly_cost_eur;
+  uint32_t flags;
+  uint32_t _reserved;
+  nl_str_ref instance_type;
+  // The evacuate cordon under which the node was emptied; length 0 for none.
+  nl_str_ref evacuated_by;
+  nl_str_ref names_json;
+} nl_state_snapshot;
+
+// One audit entry in flat form; strings are in the list's string buffer
+// (`nl_audit_list_strings`) and have length 0 when absent. `from_state`/`to_state` are
+// `UINT32_MAX` when absent. Every field has a fixed width, so the layout is the same on every
+// target.
+typedef struct {
+  uint64_t seq;
+  int64_t at_ms;
+  // An `nl_audit_action`.
+  uint32_t action;
+  // An `nl_audit_result`.
+  uint32_t result;
+  uint32_t reason_code;
+  uint32_t from_state;
+  uint32_t to_state;
+  uint32_t flags;
+  uint64_t ram_mb;
+  uint64_t age_ms;
+  nl_str_ref node_id;
+  nl_str_ref container_id;
+  nl_str_ref reason;
+  nl_str_ref decision_by;
+  nl_str_ref error;
+  nl_str_ref related_node_id;
+  nl_state_snapshot snapshot;
+} nl_audit_item;
+
 // A safety verdict in flat form. `reasons_mask` has bit `(code - 100)` set for every blocking
-// reason; `primary_reason` is the first of them in rule order (0 when allowed). Messages are in
-// `nl_fleet_evaluate_json`.
+// reason; `primary_reason` is the first of them in rule order (0 when allowed). Messages (and
+// the names of holds and cordons) are in `nl_fleet_evaluate_json`.
 typedef struct {
   bool allowed;
   // The node's `nl_state`.
@@ -321,9 +439,41 @@ typedef struct {
   uint64_t reasons_mask;
   // Whether `retry_after_ms` is set: timers are the only blockers.
   bool has_retry_after;
-  // When the node could next pass (Unix ms).
+  // When the node could next pass (Unix ms, wall clock).
   int64_t retry_after_ms;
 } nl_verdict;
+
+// What a container event did.
+typedef struct {
+  // False for a no-op (known id added again, unknown id removed).
+  bool changed;
+  // The node's `nl_state` afterwards.
+  uint32_t state;
+  uint64_t current_containers;
+} nl_container_outcome;
+
+// A claim of capacity: 8 random bytes.
+typedef struct {
+  uint8_t bytes[8];
+} nl_claim_id;
+
+// One node's verdict in an `nl_verdict_list`; its id is in the list's string buffer
+// (`nl_verdict_list_ids`).
+typedef struct {
+  nl_str_ref id;
+  nl_verdict verdict;
+} nl_node_verdict;
+
+// A decommission ticket's id: 16 random bytes. A ticket is valid only for the fleet that
+// issued it and the node it was issued for.
+typedef struct {
+  uint8_t bytes[16];
+} nl_ticket_id;
+
+// A fleet's identity: 16 random bytes, kept in its data directory.
+typedef struct {
+  uint8_t bytes[16];
+} nl_instance_id;
 
 // What is known about a node when registering it. Strings are pointer + length; the library
 // copies what it keeps.
@@ -332,16 +482,20 @@ typedef struct {
   size_t id_len;
   // An `nl_origin`.
   uint32_t origin;
-  // Usable RAM; 0 = unknown (reservations are then not capacity-checked).
+  // Usable RAM; 0 = unknown (claims are then not capacity-checked).
   uint64_t total_ram_mb;
   const uint8_t *instance_type;
   size_t instance_type_len;
   double hourly_cost_eur;
-  // Dedicated nodes only: `NL_STATE_ACTIVE` or `NL_STATE_READY`; -1 for the origin's default.
+  // Dedicated nodes: `NL_STATE_ACTIVE` or `NL_STATE_READY`. Cloud nodes: `NL_STATE_READY`
+  // for a VM booted from a prepared image. -1 for the origin's default.
   int32_t initial_state;
   // Recovered nodes only: whether `provisioned_at_ms` (the VM's creation time) is set.
   bool has_provisioned_at;
   int64_t provisioned_at_ms;
+  // Labels as a JSON object of strings (`{"zone":"fsn1"}`); length 0 for none.
+  const uint8_t *labels_json;
+  size_t labels_json_len;
 } nl_node_spec;
 
 // What a health report did.
@@ -353,322 +507,13 @@ typedef struct {
   uint32_t consecutive_failures;
 } nl_health_outcome;
 
-// What a container event did.
-typedef struct {
-  // False for a no-op (known id added again, unknown id removed).
-  bool changed;
-  // The node's `nl_state` afterwards.
-  uint32_t state;
-  uint64_t current_containers;
-} nl_container_outcome;
-
-// A string inside a list's string buffer: `len` bytes of UTF-8 at `offset`.
-typedef struct {
-  size_t offset;
-  size_t len;
-} nl_str_ref;
-
-// One node's verdict in an `nl_verdict_list`; its id is in the list's string buffer
-// (`nl_verdict_list_ids`).
-typedef struct {
-  nl_str_ref id;
-  nl_verdict verdict;
-} nl_node_verdict;
-
-// A state snapshot in flat form (durations in milliseconds; `has_*` say whether the optional
-// ones are set).
-typedef struct {
-  uint32_t state;
-  uint32_t health;
-  uint32_t origin;
-  uint32_t consecutive_health_failures;
-  uint64_t current_containers;
-  uint64_t pending_reservations;
-  uint64_t holds;
-  uint64_t allocated_ram_mb;
-  uint64_t reserved_ram_mb;
-  uint64_t total_ram_mb;
-  uint64_t total_containers_ever;
-  uint64_t age_ms;
-  uint64_t time_in_state_ms;
-  bool has_since_initialized;
-  uint64_t since_initialized_ms;
-  bool has_idle_for;
-  uint64_t idle_for_ms;
-  bool container_sync_pending;
-} nl_state_snapshot;
-
-// One audit entry in flat form; strings are in the list's string buffer
-// (`nl_audit_list_strings`). `container_id` and `error` have length 0 when absent;
-// `from_state`/`to_state` are `UINT32_MAX` when absent.
-typedef struct {
-  uint64_t seq;
-  int64_t at_ms;
-  // An `nl_audit_action`.
-  uint32_t action;
-  // An `nl_audit_result`.
-  uint32_t result;
-  uint32_t reason_code;
-  uint32_t from_state;
-  uint32_t to_state;
-  nl_str_ref node_id;
-  nl_str_ref container_id;
-  nl_str_ref reason;
-  nl_str_ref decision_by;
-  nl_str_ref error;
-  bool has_snapshot;
-  nl_state_snapshot snapshot;
-} nl_audit_item;
-
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
 
-// The library version, e.g. "0.1.0": a static string, never freed. Matches `NL_VERSION`.
-const char *nl_version(void);
-
-// A static name for a result code ("NL_RESULT_HAS_CONTAINERS"), or NULL for an unknown
-// number. Never freed.
-const char *nl_result_name(uint32_t result);
-
-// The code of an error; `NL_RESULT_NULL_ARGUMENT` for NULL.
-nl_result nl_error_code(const nl_error *err);
-
-// The error's NUL-terminated message, owned by the error: valid until `nl_error_free`.
-// Returns "" for NULL.
-const char *nl_error_message(const nl_error *err);
-
-// For an error that is a rejected decommission or transition, writes the verdict to
-// `verdict_out` and returns `NL_RESULT_OK`; otherwise returns `NL_RESULT_INVALID_ARGUMENT` and
-// writes nothing.
-nl_result nl_error_verdict(const nl_error *err, nl_verdict *verdict_out);
-
-// Frees an error. NULL is a no-op.
-void nl_error_free(nl_error *err);
-
-// The buffer's bytes (not NUL-terminated), owned by the buffer; NULL for NULL.
-const uint8_t *nl_bytes_data(const nl_bytes *bytes);
-
-// The buffer's length in bytes; 0 for NULL.
-size_t nl_bytes_len(const nl_bytes *bytes);
-
-// Frees a buffer. NULL is a no-op.
-void nl_bytes_free(nl_bytes *bytes);
-
-// Creates a fleet from `options` (NULL = defaults, wall clock). Free with `nl_fleet_free`.
-nl_result nl_fleet_new(const nl_options *options, nl_fleet **fleet_out, nl_error **err_out);
-
-// Frees a fleet. NULL and an already-freed fleet are no-ops. Calls still running on other
-// threads finish normally; later calls return `NL_RESULT_USE_AFTER_FREE`.
-void nl_fleet_free(nl_fleet *fleet);
-
-// Forces a persistent fleet's journal to disk (a no-op for an in-memory fleet).
-nl_result nl_fleet_sync(const nl_fleet *fleet, nl_error **err_out);
-
-// Writes a snapshot and starts a new journal now (a no-op for an in-memory fleet).
-nl_result nl_fleet_compact(const nl_fleet *fleet, nl_error **err_out);
-
-// The storage state as JSON: `{"open_report":{..},"status":{..}}`, both null for an in-memory
-// fleet. The open report says what reopening found (torn tail bytes skipped, records replayed).
-nl_result nl_fleet_storage_json(const nl_fleet *fleet, nl_bytes **bytes_out, nl_error **err_out);
-
-// Replaces the fleet's policy with the one in `options` (the audit capacity and clock of the
-// options are ignored: they are fixed when the fleet is created).
-nl_result nl_fleet_set_policy(const nl_fleet *fleet, const nl_options *options, nl_error **err_out);
-
-// The fleet's policy as JSON (`nl_bytes`, free with `nl_bytes_free`).
-nl_result nl_fleet_policy_json(const nl_fleet *fleet, nl_bytes **bytes_out, nl_error **err_out);
-
-// The library clock's time (Unix ms).
-nl_result nl_fleet_now_ms(const nl_fleet *fleet, int64_t *now_out, nl_error **err_out);
-
-// Moves a manual clock forward by `ms`; `NL_RESULT_NOT_MANUAL_CLOCK` on the wall clock.
-nl_result nl_fleet_advance_clock_ms(const nl_fleet *fleet, uint64_t ms, nl_error **err_out);
-
-// Sets a manual clock to `now_ms` (Unix ms); `NL_RESULT_NOT_MANUAL_CLOCK` on the wall clock.
-nl_result nl_fleet_set_clock_ms(const nl_fleet *fleet, int64_t now_ms, nl_error **err_out);
-
-// Registers a node. The origin decides the starting state: cloud -> provisioning, system and
-// dedicated -> active, recovered -> ready with its container sync pending.
-nl_result nl_fleet_register(const nl_fleet *fleet, const nl_node_spec *spec, nl_error **err_out);
-
-// Forgets a decommissioned node (its audit entries stay).
-nl_result nl_fleet_forget(const nl_fleet *fleet,
-                          const uint8_t *node_id,
-                          size_t node_id_len,
-                          nl_error **err_out);
-
-// Moves a node to `to` (an `nl_state`) along the transition table, recording `reason`.
-// `changed_out` (optional) is false when the node already was in `to`.
-nl_result nl_fleet_transition(const nl_fleet *fleet,
-                              const uint8_t *node_id,
-                              size_t node_id_len,
-                              uint32_t to,
-                              const uint8_t *reason,
-                              size_t reason_len,
-                              bool *changed_out,
-                              nl_error **err_out);
-
-// Takes one health-check result (`healthy` true or false) and applies the health policy.
-nl_result nl_fleet_report_health(const nl_fleet *fleet,
-                                 const uint8_t *node_id,
-                                 size_t node_id_len,
-                                 bool healthy,
-                                 nl_health_outcome *outcome_out,
-                                 nl_error **err_out);
-
-// Applies the provisioning and sync timeouts; the report (which nodes fired) is JSON in
-// `report_out` (optional: NULL discards it).
-nl_result nl_fleet_tick(const nl_fleet *fleet, nl_bytes **report_out, nl_error **err_out);
-
-// Ends the restore pass: every pending container sync completes now. `completed_out`
-// (optional) receives how many nodes it completed.
-nl_result nl_fleet_finish_restore(const nl_fleet *fleet, size_t *completed_out, nl_error **err_out);
-
-// A container started (idempotent by id; consumes a reservation of the same id).
-nl_result nl_fleet_add_container(const nl_fleet *fleet,
-                                 const uint8_t *node_id,
-                                 size_t node_id_len,
-                                 const uint8_t *container_id,
-                                 size_t container_id_len,
-                                 uint64_t ram_mb,
-                                 nl_container_outcome *outcome_out,
-                                 nl_error **err_out);
-
-// A container stopped; an unknown id is a no-op reported as `changed == false`.
-nl_result nl_fleet_remove_container(const nl_fleet *fleet,
-                                    const uint8_t *node_id,
-                                    size_t node_id_len,
-                                    const uint8_t *container_id,
-                                    size_t container_id_len,
-                                    nl_container_outcome *outcome_out,
-                                    nl_error **err_out);
-
-// Replaces the node's container view with the JSON list `[{"id":"c1","ram_mb":2048}, ...]`
-// and completes its pending container sync.
-nl_result nl_fleet_sync_containers(const nl_fleet *fleet,
-                                   const uint8_t *node_id,
-                                   size_t node_id_len,
-                                   const uint8_t *containers_json,
-                                   size_t containers_json_len,
-                                   nl_container_outcome *outcome_out,
-                                   nl_error **err_out);
-
-// Reserves `ram_mb` for a container about to be placed. `created_out` (optional) is false when
-// the reservation existed and was updated.
-nl_result nl_fleet_reserve(const nl_fleet *fleet,
-                           const uint8_t *node_id,
-                           size_t node_id_len,
-                           const uint8_t *container_id,
-                           size_t container_id_len,
-                           uint64_t ram_mb,
-                           bool *created_out,
-                           nl_error **err_out);
-
-// Turns a reservation into a running container.
-nl_result nl_fleet_confirm_reservation(const nl_fleet *fleet,
-                                       const uint8_t *node_id,
-                                       size_t node_id_len,
-                                       const uint8_t *container_id,
-                                       size_t container_id_len,
-                                       nl_container_outcome *outcome_out,
-                                       nl_error **err_out);
-
-// Drops a reservation. `released_out` (optional) is false when there was none.
-nl_result nl_fleet_release_reservation(const nl_fleet *fleet,
-                                       const uint8_t *node_id,
-                                       size_t node_id_len,
-                                       const uint8_t *container_id,
-                                       size_t container_id_len,
-                                       bool *released_out,
-                                       nl_error **err_out);
-
-// Places a named hold (a node with holds is never drained). `created_out` (optional) is false
-// when the hold existed.
-nl_result nl_fleet_place_hold(const nl_fleet *fleet,
-                              const uint8_t *node_id,
-                              size_t node_id_len,
-                              const uint8_t *name,
-                              size_t name_len,
-                              const uint8_t *detail,
-                              size_t detail_len,
-                              bool *created_out,
-                              nl_error **err_out);
-
-// Releases a hold. `released_out` (optional) is false when there was none by that name.
-nl_result nl_fleet_release_hold(const nl_fleet *fleet,
-                                const uint8_t *node_id,
-                                size_t node_id_len,
-                                const uint8_t *name,
-                                size_t name_len,
-                                bool *released_out,
-                                nl_error **err_out);
-
-// The safety verdict for one node, in flat form.
-nl_result nl_fleet_evaluate(const nl_fleet *fleet,
-                            const uint8_t *node_id,
-                            size_t node_id_len,
-                            nl_verdict *verdict_out,
-                            nl_error **err_out);
-
-// The safety verdict for one node as JSON, with every reason's message.
-nl_result nl_fleet_evaluate_json(const nl_fleet *fleet,
-                                 const uint8_t *node_id,
-                                 size_t node_id_len,
-                                 nl_bytes **bytes_out,
-                                 nl_error **err_out);
-
-// Verdicts for every node as a JSON array `[{"node_id":..,"verdict":{..}}]`, ordered by id.
-nl_result nl_fleet_evaluate_all_json(const nl_fleet *fleet,
-                                     nl_bytes **bytes_out,
-                                     nl_error **err_out);
-
-// Phase 1: evaluates the node and, if allowed, moves it to draining and writes a ticket to
-// `ticket_out`. A refusal returns the primary reason's code (100+), records a `rejected` audit
-// entry, and its verdict is available through `nl_error_verdict`. `decision_by` must not be
-// empty.
-nl_result nl_fleet_begin_decommission(const nl_fleet *fleet,
-                                      const uint8_t *node_id,
-                                      size_t node_id_len,
-                                      const uint8_t *decision_by,
-                                      size_t decision_by_len,
-                                      uint64_t *ticket_out,
-                                      nl_error **err_out);
-
-// Phase 3: the VM was deleted; the node becomes decommissioned. The ticket is used up.
-nl_result nl_fleet_complete_decommission(const nl_fleet *fleet,
-                                         uint64_t ticket,
-                                         nl_error **err_out);
-
-// Phase 3: deleting the VM failed with `error` (not empty). The node stays draining and the
-// ticket stays valid.
-nl_result nl_fleet_fail_decommission(const nl_fleet *fleet,
-                                     uint64_t ticket,
-                                     const uint8_t *error,
-                                     size_t error_len,
-                                     nl_error **err_out);
-
-// Abandons a decommission: the node returns to ready or idle. `state_out` (optional) receives
-// the node's `nl_state` afterwards. The ticket is used up.
-nl_result nl_fleet_cancel_decommission(const nl_fleet *fleet,
-                                       uint64_t ticket,
-                                       const uint8_t *reason,
-                                       size_t reason_len,
-                                       uint32_t *state_out,
-                                       nl_error **err_out);
-
-// One node as JSON (state, health, containers, metrics, decommission ticket).
-nl_result nl_fleet_node_json(const nl_fleet *fleet,
-                             const uint8_t *node_id,
-                             size_t node_id_len,
-                             nl_bytes **bytes_out,
-                             nl_error **err_out);
-
-// Every node as a JSON array, ordered by id.
-nl_result nl_fleet_nodes_json(const nl_fleet *fleet, nl_bytes **bytes_out, nl_error **err_out);
-
-// The newest `limit` entries matching the filter, oldest first, as a JSON array.
-// `text` is used by `NL_AUDIT_FILTER_NODE`, `value` by the action and result filters.
+// The newest `limit` entries matching the filter, oldest first, as a JSON array. `text` is
+// used by `NL_AUDIT_FILTER_NODE`, `value` by the action and result filters. A limit of 0
+// returns nothing; `SIZE_MAX` returns every retained entry.
 nl_result nl_fleet_audit_query(const nl_fleet *fleet,
                                uint32_t filter,
                                const uint8_t *text,
@@ -677,6 +522,16 @@ nl_result nl_fleet_audit_query(const nl_fleet *fleet,
                                size_t limit,
                                nl_bytes **bytes_out,
                                nl_error **err_out);
+
+// A page of entries, newest first, as JSON `{"entries":[..],"next_before_seq":N|null}`.
+// `query_json` is `{"filter":{"by":"node","value":"worker-1"},"before_seq":N,"after_seq":N,
+// "from_ms":T,"to_ms":T,"limit":100}` (one filter: `all`, `node`, `action` or `result`); the
+// cost is O(log n + limit).
+nl_result nl_fleet_audit_page_json(const nl_fleet *fleet,
+                                   const uint8_t *query_json,
+                                   size_t query_json_len,
+                                   nl_bytes **bytes_out,
+                                   nl_error **err_out);
 
 // Up to `limit` entries with a sequence number above `cursor`, as JSON
 // `{"entries":[..],"missed":N,"next_cursor":S}`; `missed` counts entries evicted before this
@@ -691,8 +546,9 @@ nl_result nl_fleet_audit_since(const nl_fleet *fleet,
 nl_result nl_fleet_audit_stats(const nl_fleet *fleet, nl_bytes **bytes_out, nl_error **err_out);
 
 // Records an entry for an action the caller performed (scale up/down, a migration).
-// `container_id`, `reason`, `decision_by` and `error` may be empty; an empty `error` means none.
-// `seq_out` (optional) receives the entry's sequence number.
+// `container_id`, `reason`, `decision_by` and `error` may be empty (an empty `error` means
+// none); `reason` and `error` may be any bytes (they are sanitised). `seq_out` (optional)
+// receives the entry's sequence number.
 nl_result nl_fleet_audit_record(const nl_fleet *fleet,
                                 uint32_t action,
                                 uint32_t result,
@@ -708,56 +564,6 @@ nl_result nl_fleet_audit_record(const nl_fleet *fleet,
                                 size_t error_len,
                                 uint64_t *seq_out,
                                 nl_error **err_out);
-
-// The fleet projection as JSON: capacity now (schedulable), coming (starting, with their ready
-// deadlines), leaving (draining), unusable (unhealthy), utilisation now and projected.
-nl_result nl_fleet_projection_json(const nl_fleet *fleet, nl_bytes **bytes_out, nl_error **err_out);
-
-// How many more nodes of `node_ram_mb` a further demand of `demand_mb` needs, counting the
-// free capacity now and the capacity already coming.
-nl_result nl_fleet_additional_nodes_needed(const nl_fleet *fleet,
-                                           uint64_t demand_mb,
-                                           uint64_t node_ram_mb,
-                                           uint64_t *nodes_out,
-                                           nl_error **err_out);
-
-// A consolidation plan as JSON. `request_json` is
-// `{"policy":{..},"non_migratable_containers":[..],"last_consolidation_at_ms":N}`, every
-// field optional (length 0 means all defaults). Read-only: nothing is changed.
-nl_result nl_fleet_consolidation_plan_json(const nl_fleet *fleet,
-                                           const uint8_t *request_json,
-                                           size_t request_json_len,
-                                           nl_bytes **bytes_out,
-                                           nl_error **err_out);
-
-// Records that a container moved from `from_node` to `to_node` (atomically, audited as
-// `container_migrate`). `decision_by` must not be empty.
-nl_result nl_fleet_record_migration(const nl_fleet *fleet,
-                                    const uint8_t *container_id,
-                                    size_t container_id_len,
-                                    const uint8_t *from_node,
-                                    size_t from_node_len,
-                                    const uint8_t *to_node,
-                                    size_t to_node_len,
-                                    const uint8_t *decision_by,
-                                    size_t decision_by_len,
-                                    nl_error **err_out);
-
-// Evaluates every node (ordered by id) into a new `nl_verdict_list`.
-nl_result nl_fleet_evaluate_all(const nl_fleet *fleet,
-                                nl_verdict_list **list_out,
-                                nl_error **err_out);
-
-// The list's verdicts, a contiguous array of `*count_out` items owned by the list (valid until
-// `nl_verdict_list_free`). NULL (and a count of 0) for a NULL list.
-const nl_node_verdict *nl_verdict_list_items(const nl_verdict_list *list, size_t *count_out);
-
-// The buffer the items' ids point into (UTF-8, not NUL-terminated), owned by the list;
-// `*len_out` receives its length. NULL for a NULL list.
-const uint8_t *nl_verdict_list_ids(const nl_verdict_list *list, size_t *len_out);
-
-// Frees a verdict list. NULL is a no-op.
-void nl_verdict_list_free(nl_verdict_list *list);
 
 // `nl_fleet_audit_query` in flat form: the newest `limit` matching entries, oldest first.
 nl_result nl_fleet_audit_query_list(const nl_fleet *fleet,
@@ -780,27 +586,445 @@ nl_result nl_fleet_audit_since_list(const nl_fleet *fleet,
                                     nl_error **err_out);
 
 // The list's entries, a contiguous array of `*count_out` items owned by the list. NULL (and 0)
-// for a NULL list.
+// for NULL or a list already freed.
 const nl_audit_item *nl_audit_list_items(const nl_audit_list *list, size_t *count_out);
 
 // The buffer the items' strings point into, owned by the list; `*len_out` receives its length.
 const uint8_t *nl_audit_list_strings(const nl_audit_list *list, size_t *len_out);
 
-// Frees an audit list. NULL is a no-op.
-void nl_audit_list_free(nl_audit_list *list);
+// Frees an audit list. NULL is a no-op; a list already freed is reported.
+nl_result nl_audit_list_free(nl_audit_list *list);
+
+// The library version, e.g. "0.2.0": a static string, never freed. Matches `NL_VERSION`.
+const char *nl_version(void);
+
+// The fingerprint of the source this library was built from (hex SHA-256 of the crate's
+// sources, see `scripts/source-fingerprint`): a static string, never freed. Prebuilt
+// libraries are checked against the tree with it.
+const char *nl_source_fingerprint(void);
+
+// Does nothing and returns 0: the cost of a bare call through a binding, for benchmarks.
+uint32_t nl_noop(void);
+
+// A static name for a result code ("NL_RESULT_HAS_CONTAINERS"), or NULL for an unknown
+// number. Never freed.
+const char *nl_result_name(uint32_t result);
+
+// The code of an error; `NL_RESULT_NULL_ARGUMENT` for NULL, `NL_RESULT_USE_AFTER_FREE` for an
+// error already freed.
+nl_result nl_error_code(const nl_error *err);
+
+// The error's NUL-terminated message, owned by the error: valid until `nl_error_free`.
+// Returns "" for NULL or an error already freed.
+const char *nl_error_message(const nl_error *err);
+
+// For an error that is a rejected decommission or transition, writes the verdict to
+// `verdict_out` and returns `NL_RESULT_OK`; otherwise returns `NL_RESULT_INVALID_ARGUMENT` and
+// writes nothing. The messages are in `nl_error_detail_json`.
+nl_result nl_error_verdict(const nl_error *err, nl_verdict *verdict_out);
+
+// The error as JSON: `{"code":N,"name":"NL_RESULT_...","message":"...","verdict":{..}|null,
+// "field":".."|null,"node":".."|null}` (`verdict` with every reason's message for a
+// rejection; `field` for an invalid setting; `node` for a container running elsewhere).
+nl_result nl_error_detail_json(const nl_error *err, nl_bytes **bytes_out);
+
+// Frees an error. NULL is a no-op; an error already freed is reported
+// (`NL_RESULT_USE_AFTER_FREE`) and nothing is touched.
+nl_result nl_error_free(nl_error *err);
+
+// The buffer's bytes (not NUL-terminated), owned by the buffer; NULL for NULL or a buffer
+// already freed.
+const uint8_t *nl_bytes_data(const nl_bytes *bytes);
+
+// The buffer's length in bytes; 0 for NULL or a buffer already freed.
+size_t nl_bytes_len(const nl_bytes *bytes);
+
+// Frees a buffer. NULL is a no-op; a buffer already freed is reported
+// (`NL_RESULT_USE_AFTER_FREE`) and nothing is touched.
+nl_result nl_bytes_free(nl_bytes *bytes);
+
+// Runs one operation given as JSON (`{"op":"cordon","node":"w-1","name":"disk-full",
+// "reason":"97%"}`) and returns its result as JSON in `bytes_out`. The operations and their
+// arguments are listed in docs/C-API.md; an unknown operation or argument is
+// `NL_RESULT_INVALID_ARGUMENT`.
+nl_result nl_fleet_call(const nl_fleet *fleet,
+                        const uint8_t *request_json,
+                        size_t request_json_len,
+                        nl_bytes **bytes_out,
+                        nl_error **err_out);
+
+// A container started on the node (idempotent by id; consumes a reservation of the same id).
+// Refused on a node that takes no containers (`NL_RESULT_NOT_SCHEDULABLE`, naming its cordons)
+// and for an id that runs on another node (`NL_RESULT_CONTAINER_ELSEWHERE`).
+nl_result nl_fleet_add_container(const nl_fleet *fleet,
+                                 const uint8_t *node,
+                                 size_t node_len,
+                                 const uint8_t *container,
+                                 size_t container_len,
+                                 uint64_t ram_mb,
+                                 nl_container_outcome *outcome_out,
+                                 nl_error **err_out);
+
+// A container stopped; an id the node does not run is a no-op reported as
+// `changed == false`.
+nl_result nl_fleet_remove_container(const nl_fleet *fleet,
+                                    const uint8_t *node,
+                                    size_t node_len,
+                                    const uint8_t *container,
+                                    size_t container_len,
+                                    nl_container_outcome *outcome_out,
+                                    nl_error **err_out);
+
+// Replaces the node's container view with the JSON list `[["c1",2048],...]` (id, RAM MB) and
+// completes its pending container sync.
+nl_result nl_fleet_sync_containers(const nl_fleet *fleet,
+                                   const uint8_t *node,
+                                   size_t node_len,
+                                   const uint8_t *containers_json,
+                                   size_t containers_json_len,
+                                   nl_container_outcome *outcome_out,
+                                   nl_error **err_out);
+
+// Reserves `ram_mb` for container `container` about to be placed (a claim keyed by the id;
+// it expires after the policy's claim TTL). `created_out` (optional) is false when the
+// reservation existed and was updated.
+nl_result nl_fleet_reserve(const nl_fleet *fleet,
+                           const uint8_t *node,
+                           size_t node_len,
+                           const uint8_t *container,
+                           size_t container_len,
+                           uint64_t ram_mb,
+                           bool *created_out,
+                           nl_error **err_out);
+
+// Turns a reservation into a running container.
+nl_result nl_fleet_confirm_reservation(const nl_fleet *fleet,
+                                       const uint8_t *node,
+                                       size_t node_len,
+                                       const uint8_t *container,
+                                       size_t container_len,
+                                       nl_container_outcome *outcome_out,
+                                       nl_error **err_out);
+
+// Drops a reservation. `released_out` (optional) is false when there was none.
+nl_result nl_fleet_release_reservation(const nl_fleet *fleet,
+                                       const uint8_t *node,
+                                       size_t node_len,
+                                       const uint8_t *container,
+                                       size_t container_len,
+                                       bool *released_out,
+                                       nl_error **err_out);
+
+// Claims `ram_mb` on the node for a placement whose container id is not known yet. It counts
+// as occupancy until confirmed, released, or expired after `ttl_ms` (0: the policy's claim TTL;
+// `NL_OFF`: never).
+nl_result nl_fleet_claim(const nl_fleet *fleet,
+                         const uint8_t *node,
+                         size_t node_len,
+                         uint64_t ram_mb,
+                         uint64_t ttl_ms,
+                         nl_claim_id *claim_out,
+                         nl_error **err_out);
+
+// Turns a claim into running container `container` with the claim's RAM.
+// `NL_RESULT_CLAIM_NOT_FOUND` when the claim expired, was used, or is another fleet's.
+nl_result nl_fleet_confirm_claim(const nl_fleet *fleet,
+                                 const nl_claim_id *claim,
+                                 const uint8_t *container,
+                                 size_t container_len,
+                                 nl_container_outcome *outcome_out,
+                                 nl_error **err_out);
+
+// Releases a claim. `released_out` (optional) is false when it was not outstanding.
+nl_result nl_fleet_release_claim(const nl_fleet *fleet,
+                                 const nl_claim_id *claim,
+                                 bool *released_out,
+                                 nl_error **err_out);
+
+// Places a named hold (a node with holds is never drained). `created_out` (optional) is false
+// when the hold existed.
+nl_result nl_fleet_place_hold(const nl_fleet *fleet,
+                              const uint8_t *node,
+                              size_t node_len,
+                              const uint8_t *name,
+                              size_t name_len,
+                              const uint8_t *detail,
+                              size_t detail_len,
+                              bool *created_out,
+                              nl_error **err_out);
+
+// Releases a hold. `released_out` (optional) is false when there was none by that name.
+nl_result nl_fleet_release_hold(const nl_fleet *fleet,
+                                const uint8_t *node,
+                                size_t node_len,
+                                const uint8_t *name,
+                                size_t name_len,
+                                bool *released_out,
+                                nl_error **err_out);
+
+// Places a named cordon: the node takes no new containers or claims, its state and running
+// containers are unchanged. With `evacuate`, the node is being emptied on purpose (its last
+// container leaving under the cordon waives the idle grace). `reason` may be any bytes (it is
+// sanitised). Audited as `node_cordon`. `created_out` (optional) is false when a cordon of
+// that name was in place already: it is left unchanged and nothing is recorded.
+nl_result nl_fleet_cordon(const nl_fleet *fleet,
+                          const uint8_t *node,
+                          size_t node_len,
+                          const uint8_t *name,
+                          size_t name_len,
+                          const uint8_t *reason,
+                          size_t reason_len,
+                          bool evacuate,
+                          bool *created_out,
+                          nl_error **err_out);
+
+// Removes a cordon (audited as `node_uncordon`). `removed_out` (optional) is false when there
+// was none by that name.
+nl_result nl_fleet_uncordon(const nl_fleet *fleet,
+                            const uint8_t *node,
+                            size_t node_len,
+                            const uint8_t *name,
+                            size_t name_len,
+                            bool *removed_out,
+                            nl_error **err_out);
+
+// Records that a container moved from `from_node` to `to_node` (atomically, audited as
+// `container_migrate`). Refused when the container does not run on `from_node`, or when
+// `to_node` takes no containers or would overfill. `decision_by` must not be empty.
+nl_result nl_fleet_record_migration(const nl_fleet *fleet,
+                                    const uint8_t *container,
+                                    size_t container_len,
+                                    const uint8_t *from_node,
+                                    size_t from_node_len,
+                                    const uint8_t *to_node,
+                                    size_t to_node_len,
+                                    const uint8_t *decision_by,
+                                    size_t decision_by_len,
+                                    nl_error **err_out);
+
+// The safety verdict for one node, in flat form.
+nl_result nl_fleet_evaluate(const nl_fleet *fleet,
+                            const uint8_t *node,
+                            size_t node_len,
+                            nl_verdict *verdict_out,
+                            nl_error **err_out);
+
+// The safety verdict for one node as JSON, with every reason's message and the names of holds
+// and cordons.
+nl_result nl_fleet_evaluate_json(const nl_fleet *fleet,
+                                 const uint8_t *node,
+                                 size_t node_len,
+                                 nl_bytes **bytes_out,
+                                 nl_error **err_out);
+
+// Verdicts for every node as a JSON array `[{"node_id":..,"verdict":{..}}]`, ordered by id.
+nl_result nl_fleet_evaluate_all_json(const nl_fleet *fleet,
+                                     nl_bytes **bytes_out,
+                                     nl_error **err_out);
+
+// Evaluates every node (ordered by id) into a new `nl_verdict_list`.
+nl_result nl_fleet_evaluate_all(const nl_fleet *fleet,
+                                nl_verdict_list **list_out,
+                                nl_error **err_out);
+
+// The list's verdicts, a contiguous array of `*count_out` items owned by the list (valid until
+// `nl_verdict_list_free`). NULL (and a count of 0) for NULL or a list already freed.
+const nl_node_verdict *nl_verdict_list_items(const nl_verdict_list *list, size_t *count_out);
+
+// The buffer the items' ids point into (UTF-8, not NUL-terminated), owned by the list;
+// `*len_out` receives its length. NULL for NULL or a list already freed.
+const uint8_t *nl_verdict_list_ids(const nl_verdict_list *list, size_t *len_out);
+
+// Frees a verdict list. NULL is a no-op; a list already freed is reported.
+nl_result nl_verdict_list_free(nl_verdict_list *list);
+
+// Phase 1: evaluates the node and, if allowed, moves it to draining and writes its ticket to
+// `ticket_out`. A refusal returns the primary reason's code (100+), records a `rejected` audit
+// entry, and its verdict is available through `nl_error_verdict`/`nl_error_detail_json`.
+// A node with a ticket already is `NL_REASON_DECOMMISSION_IN_PROGRESS`: find it with
+// `nl_fleet_ticket_for`. `decision_by` must not be empty.
+nl_result nl_fleet_begin_decommission(const nl_fleet *fleet,
+                                      const uint8_t *node,
+                                      size_t node_len,
+                                      const uint8_t *decision_by,
+                                      size_t decision_by_len,
+                                      nl_ticket_id *ticket_out,
+                                      nl_error **err_out);
+
+// Phase 3: the VM of `node` was deleted; the node becomes decommissioned. The ticket is used
+// up. `NL_RESULT_TICKET_INVALID` for a ticket that is not the node's outstanding one.
+nl_result nl_fleet_complete_decommission(const nl_fleet *fleet,
+                                         const uint8_t *node,
+                                         size_t node_len,
+                                         const nl_ticket_id *ticket,
+                                         nl_error **err_out);
+
+// Phase 3: deleting the VM failed with `error` (any bytes: invalid UTF-8 is replaced, control
+// characters escaped, the text bounded; the failure is always audited). The node stays
+// draining and the ticket stays valid.
+nl_result nl_fleet_fail_decommission(const nl_fleet *fleet,
+                                     const uint8_t *node,
+                                     size_t node_len,
+                                     const nl_ticket_id *ticket,
+                                     const uint8_t *error,
+                                     size_t error_len,
+                                     nl_error **err_out);
+
+// Abandons a decommission: the node returns to ready or idle. `state_out` (optional) receives
+// the node's `nl_state` afterwards. The ticket is used up.
+nl_result nl_fleet_cancel_decommission(const nl_fleet *fleet,
+                                       const uint8_t *node,
+                                       size_t node_len,
+                                       const nl_ticket_id *ticket,
+                                       const uint8_t *reason,
+                                       size_t reason_len,
+                                       uint32_t *state_out,
+                                       nl_error **err_out);
+
+// The outstanding ticket of a node, for a caller that lost it: `*found_out` is false (and
+// `ticket_out` untouched) when there is none.
+nl_result nl_fleet_ticket_for(const nl_fleet *fleet,
+                              const uint8_t *node,
+                              size_t node_len,
+                              nl_ticket_id *ticket_out,
+                              bool *found_out,
+                              nl_error **err_out);
+
+// Creates a fleet from `options` (NULL = defaults, system clock). Free with `nl_fleet_free`.
+nl_result nl_fleet_new(const nl_options *options, nl_fleet **fleet_out, nl_error **err_out);
+
+// Frees a fleet (a persistent one syncs its journal and releases its directory). NULL is a
+// no-op. Calls still running on other threads finish first; later calls, and a second free,
+// return `NL_RESULT_USE_AFTER_FREE`.
+nl_result nl_fleet_free(nl_fleet *fleet);
+
+// The library clock's time (Unix ms).
+nl_result nl_fleet_now_ms(const nl_fleet *fleet, int64_t *now_out, nl_error **err_out);
+
+// Lets `ms` pass on a manual clock (wall and monotonic); `NL_RESULT_NOT_MANUAL_CLOCK` on the
+// system clock.
+nl_result nl_fleet_advance_clock_ms(const nl_fleet *fleet, uint64_t ms, nl_error **err_out);
+
+// Steps a manual clock's wall time to `now_ms` (Unix ms), as an NTP correction would; graces
+// run on the monotonic clock and do not move. `NL_RESULT_NOT_MANUAL_CLOCK` on the system clock.
+nl_result nl_fleet_set_clock_ms(const nl_fleet *fleet, int64_t now_ms, nl_error **err_out);
+
+// Replaces the fleet's policy with the one in `options` (the audit capacity, clock and data
+// directory of the options are ignored: they are fixed when the fleet is created).
+nl_result nl_fleet_set_policy(const nl_fleet *fleet, const nl_options *options, nl_error **err_out);
+
+// The fleet's policy in force as JSON (`nl_bytes`, free with `nl_bytes_free`); a timer that
+// is off is `"off"`.
+nl_result nl_fleet_policy_json(const nl_fleet *fleet, nl_bytes **bytes_out, nl_error **err_out);
+
+// The fleet's identity (random, kept in its data directory as long as the data lives).
+nl_result nl_fleet_instance_id(const nl_fleet *fleet, nl_instance_id *id_out, nl_error **err_out);
+
+// Registers a node. The origin decides the starting state: cloud -> provisioning (ready if
+// booted from an image), system and dedicated -> active, recovered -> ready with its container
+// sync pending. Registering a known id with the same origin updates its attributes (an
+// upsert); another origin is `NL_RESULT_NODE_EXISTS`.
+nl_result nl_fleet_register(const nl_fleet *fleet, const nl_node_spec *spec, nl_error **err_out);
+
+// Changes a node's attributes: `update_json` is `{"total_ram_mb":N,"hourly_cost_eur":F,
+// "instance_type":"..","labels":{..}}`, every field optional. RAM below what is allocated and
+// reserved is refused; RAM and cost changes are audited.
+nl_result nl_fleet_update(const nl_fleet *fleet,
+                          const uint8_t *node,
+                          size_t node_len,
+                          const uint8_t *update_json,
+                          size_t update_json_len,
+                          nl_error **err_out);
+
+// Binds a node to a new id (a placeholder gets the provider's id), keeping its state, metrics
+// and history (`node_renamed` links both ids). Refused while a decommission is in progress.
+nl_result nl_fleet_rename(const nl_fleet *fleet,
+                          const uint8_t *old_id,
+                          size_t old_id_len,
+                          const uint8_t *new_id,
+                          size_t new_id_len,
+                          nl_error **err_out);
+
+// The VM of a provisioning or initializing node was never created: the node becomes
+// decommissioned with a `failed` `node_provision` entry carrying `error` (any bytes: invalid
+// UTF-8 is replaced, control characters escaped, the text bounded).
+nl_result nl_fleet_abandon_provisioning(const nl_fleet *fleet,
+                                        const uint8_t *node,
+                                        size_t node_len,
+                                        const uint8_t *error,
+                                        size_t error_len,
+                                        nl_error **err_out);
+
+// Forgets a decommissioned node (its audit entries stay).
+nl_result nl_fleet_forget(const nl_fleet *fleet,
+                          const uint8_t *node,
+                          size_t node_len,
+                          nl_error **err_out);
+
+// Moves a node to `to` (an `nl_state`) along the transition table, recording `reason`.
+// `changed_out` (optional) is false when the node already was in `to`. Draining and
+// decommissioned are refused with `NL_RESULT_PROTOCOL_ONLY`: use the decommission protocol.
+nl_result nl_fleet_transition(const nl_fleet *fleet,
+                              const uint8_t *node,
+                              size_t node_len,
+                              uint32_t to,
+                              const uint8_t *reason,
+                              size_t reason_len,
+                              bool *changed_out,
+                              nl_error **err_out);
+
+// Takes one health-check result (`healthy` true or false) and applies the health policy.
+nl_result nl_fleet_report_health(const nl_fleet *fleet,
+                                 const uint8_t *node,
+                                 size_t node_len,
+                                 bool healthy,
+                                 nl_health_outcome *outcome_out,
+                                 nl_error **err_out);
+
+// Applies the timers (provisioning timeout, container sync timeout, claim expiry); the report
+// (which nodes and claims fired) is JSON in `report_out` (optional: NULL discards it).
+nl_result nl_fleet_tick(const nl_fleet *fleet, nl_bytes **report_out, nl_error **err_out);
+
+// Ends the restore pass: every pending container sync completes now. `completed_out`
+// (optional) receives how many nodes it completed.
+nl_result nl_fleet_finish_restore(const nl_fleet *fleet, size_t *completed_out, nl_error **err_out);
+
+// One node as JSON (state, health, containers, claims, holds, cordons, labels, metrics,
+// decommission ticket).
+nl_result nl_fleet_node_json(const nl_fleet *fleet,
+                             const uint8_t *node,
+                             size_t node_len,
+                             nl_bytes **bytes_out,
+                             nl_error **err_out);
+
+// Every node as a JSON array, ordered by id. This copies the whole fleet: for large fleets use
+// `nl_fleet_nodes_page_json`.
+nl_result nl_fleet_nodes_json(const nl_fleet *fleet, nl_bytes **bytes_out, nl_error **err_out);
+
+// A page of nodes with their verdicts (each row read under one lock hold), ordered by id, as
+// JSON `{"nodes":[{"node":{..},"verdict":{..}}],"next_after":"id"|null}`. `query_json` is
+// `{"after":"id","state":"idle","limit":100}`; the cost is O(log n + limit).
+nl_result nl_fleet_nodes_page_json(const nl_fleet *fleet,
+                                   const uint8_t *query_json,
+                                   size_t query_json_len,
+                                   nl_bytes **bytes_out,
+                                   nl_error **err_out);
 
 // Creates options holding the defaults. Free with `nl_options_free`.
 nl_result nl_options_new(nl_options **options_out, nl_error **err_out);
 
-// Creates options from JSON, e.g. `{"policy":{"idle_grace_ms":600000},"audit_capacity":5000}`.
-// Missing fields take the defaults; unknown fields and invalid values are refused.
+// Creates options from JSON: `{"policy":{"idle_grace_ms":600000,"ready_grace_ms":"off"},
+// "audit_capacity":5000,"data_dir":"/var/lib/nl","storage":{"sync":{"mode":"every_write"},
+// "compact_after_records":100000},"manual_clock_start_ms":1767225600000}`. Every field is
+// optional (0 or missing: the default); unknown fields and invalid values are refused.
 nl_result nl_options_from_json(const uint8_t *json,
                                size_t json_len,
                                nl_options **options_out,
                                nl_error **err_out);
 
-// Sets one option. Values are range-checked when the options are used (`nl_fleet_new`,
-// `nl_fleet_set_policy`), so a combination is judged as a whole.
+// Sets one option (`NL_OFF` switches a timer off, 0 means the default). Values are checked
+// when the options are used (`nl_fleet_new`, `nl_fleet_set_policy`), so a combination is
+// judged as a whole.
 nl_result nl_options_set(nl_options *options, uint32_t key, uint64_t value, nl_error **err_out);
 
 // Makes fleets created from these options run on a manual clock starting at `start_ms`
@@ -815,8 +1039,73 @@ nl_result nl_options_set_data_dir(nl_options *options,
                                   size_t path_len,
                                   nl_error **err_out);
 
-// Frees options. NULL is a no-op.
-void nl_options_free(nl_options *options);
+// Frees options. NULL is a no-op; options already freed are reported
+// (`NL_RESULT_USE_AFTER_FREE`).
+nl_result nl_options_free(nl_options *options);
+
+// The fleet projection as JSON: capacity now (schedulable), cordoned, coming (starting, with
+// their ready deadlines), leaving (draining), unusable (unhealthy), utilisation now and
+// projected.
+nl_result nl_fleet_projection_json(const nl_fleet *fleet, nl_bytes **bytes_out, nl_error **err_out);
+
+// How many more nodes of `node_ram_mb` a further demand of `demand_mb` needs, counting the
+// free capacity now and the capacity already coming.
+nl_result nl_fleet_additional_nodes_needed(const nl_fleet *fleet,
+                                           uint64_t demand_mb,
+                                           uint64_t node_ram_mb,
+                                           uint64_t *nodes_out,
+                                           nl_error **err_out);
+
+// A consolidation plan as JSON. `request_json` is `{"policy":{..},
+// "non_migratable_containers":[..],"last_consolidation_at_ms":N}`, every field optional
+// (length 0 means all defaults). Read-only: nothing is changed.
+nl_result nl_fleet_consolidation_plan_json(const nl_fleet *fleet,
+                                           const uint8_t *request_json,
+                                           size_t request_json_len,
+                                           nl_bytes **bytes_out,
+                                           nl_error **err_out);
+
+// Starts carrying out a plan (the JSON `nl_fleet_consolidation_plan_json` returned, and the
+// policy it was made with): re-validates it (`NL_RESULT_STALE_PLAN` says why not), places
+// evacuate cordons on the nodes to remove, and returns the execution as JSON
+// `{"id":"..","cordon":"consolidation:..","remove":[..],"moves":[..],"savings_eur_per_hour":F}`.
+nl_result nl_fleet_execute_plan_json(const nl_fleet *fleet,
+                                     const uint8_t *plan_json,
+                                     size_t plan_json_len,
+                                     const uint8_t *policy_json,
+                                     size_t policy_json_len,
+                                     nl_bytes **bytes_out,
+                                     nl_error **err_out);
+
+// Abandons a plan execution: lifts its cordons (audited). The nodes uncordoned are a JSON
+// array in `bytes_out`.
+nl_result nl_fleet_abandon_plan(const nl_fleet *fleet,
+                                const uint8_t *execution_id,
+                                size_t execution_id_len,
+                                nl_bytes **bytes_out,
+                                nl_error **err_out);
+
+// Forces a persistent fleet's journal to disk (a no-op for an in-memory fleet). A failure
+// poisons the fleet's storage (`NL_RESULT_POISONED` from then on).
+nl_result nl_fleet_sync(const nl_fleet *fleet, nl_error **err_out);
+
+// Writes a snapshot and starts a new journal generation now (a no-op for an in-memory fleet).
+// The fleet's lock is held only to capture the state.
+nl_result nl_fleet_compact(const nl_fleet *fleet, nl_error **err_out);
+
+// The storage state as JSON: `{"open_report":{..},"status":{..}}`, both null for an in-memory
+// fleet. The open report says what opening found (torn tail bytes cut, records replayed).
+nl_result nl_fleet_storage_json(const nl_fleet *fleet, nl_bytes **bytes_out, nl_error **err_out);
+
+// Recovers every verifiable record of the damaged data directory `from` into the new (empty
+// or missing) directory `to`, never writing `from`. The report (what was recovered, the damaged
+// byte ranges, the mutations lost) is JSON in `bytes_out`.
+nl_result nl_salvage(const uint8_t *from,
+                     size_t from_len,
+                     const uint8_t *to,
+                     size_t to_len,
+                     nl_bytes **bytes_out,
+                     nl_error **err_out);
 
 #ifdef __cplusplus
 }  // extern "C"

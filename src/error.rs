@@ -9,30 +9,57 @@ use crate::state::LifecycleState;
 pub enum Error {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// A setting (policy value, option) is out of range; `field` names it.
+    #[error("invalid setting {field}: {reason}")]
+    InvalidSetting { field: String, reason: String },
     #[error("node {0:?} not found")]
     NodeNotFound(String),
-    #[error("node {0:?} is already registered")]
-    NodeExists(String),
+    #[error("node {node:?} is already registered: {detail}")]
+    NodeExists { node: String, detail: String },
     #[error("node {node:?}: invalid lifecycle transition from {from} to {to}")]
     InvalidTransition {
         node: String,
         from: LifecycleState,
         to: LifecycleState,
     },
-    #[error("node {node:?} is {state} and accepts no new containers, reservations or holds")]
-    NotSchedulable { node: String, state: LifecycleState },
+    /// `draining` and `decommissioned` are entered only through the decommission protocol (or
+    /// `abandon_provisioning`), so that no deletion is ever unattributed.
+    #[error("node {node:?}: {to} is entered only through {call}, not by a plain transition")]
+    ProtocolOnly {
+        node: String,
+        to: LifecycleState,
+        call: &'static str,
+    },
+    #[error("node {node:?} is {state}{} and accepts no new containers, claims or holds",
+        if cordons.is_empty() { String::new() } else { format!(", cordoned ({})", cordons.join("; ")) })]
+    NotSchedulable {
+        node: String,
+        state: LifecycleState,
+        /// The cordons that make it unschedulable, as "name: reason".
+        cordons: Vec<String>,
+    },
     #[error("node {node:?} has {free_mb} MB free, {requested_mb} MB requested")]
     InsufficientCapacity {
         node: String,
         requested_mb: u64,
         free_mb: u64,
     },
-    #[error("decommission ticket {0} is unknown, stale or already used")]
-    TicketInvalid(u64),
+    /// Container ids are unique across the fleet.
+    #[error(
+        "container {container:?} already runs on node {node:?} (use record_migration to move it)"
+    )]
+    ContainerElsewhere { container: String, node: String },
+    #[error("decommission ticket invalid: {0}")]
+    TicketInvalid(String),
+    #[error("claim {0} is unknown, expired, confirmed or released")]
+    ClaimNotFound(String),
     #[error("the fleet does not use a manual clock")]
     NotManualClock,
     #[error("node {node:?} may not be decommissioned: {}", verdict.message())]
     Rejected { node: String, verdict: Box<Verdict> },
+    /// A consolidation plan no longer matches the fleet.
+    #[error("stale consolidation plan: {0}")]
+    StalePlan(String),
     /// The data directory could not be read or written (unwritable, full, I/O error). The
     /// operation that returns it changed nothing.
     #[error("storage: {0}")]
@@ -45,12 +72,40 @@ pub enum Error {
         found: u32,
         supported: u32,
     },
-    #[error("corrupt data: {0}")]
-    Corrupt(String),
+    /// Damaged data: a checksum, header or cross-check failed somewhere other than an incomplete
+    /// last frame. Nothing was changed on disk; see `salvage`.
+    #[error("corrupt data in {path} at offset {offset}: {detail}")]
+    Corrupt {
+        path: String,
+        offset: u64,
+        detail: String,
+    },
+    /// The fleet refuses work until it is reopened: its storage failed to sync (mutations are
+    /// refused; what was acknowledged is safe on disk) or an internal error interrupted a
+    /// mutation (everything is refused).
+    #[error("fleet poisoned: {0}")]
+    Poisoned(String),
+}
+
+impl Error {
+    pub(crate) fn invalid_setting(field: &str, reason: impl Into<String>) -> Error {
+        Error::InvalidSetting {
+            field: field.to_owned(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn corrupt(path: &std::path::Path, offset: u64, detail: impl Into<String>) -> Error {
+        Error::Corrupt {
+            path: path.display().to_string(),
+            offset,
+            detail: detail.into(),
+        }
+    }
 }
 
 /// Stable numeric codes (the C ABI's `nl_result`). 0 is success; 1..99 are errors;
-/// 100 and above are the [`crate::ReasonCode`] of a rejection.
+/// 100 and above are the [`crate::ReasonCode`] of a rejection. Numbers are never reused.
 pub mod code {
     pub const OK: u32 = 0;
     pub const NULL_ARGUMENT: u32 = 1;
@@ -70,6 +125,12 @@ pub mod code {
     pub const LOCKED: u32 = 15;
     pub const UNSUPPORTED_FORMAT: u32 = 16;
     pub const CORRUPT: u32 = 17;
+    pub const INVALID_SETTING: u32 = 18;
+    pub const PROTOCOL_ONLY: u32 = 19;
+    pub const CONTAINER_ELSEWHERE: u32 = 20;
+    pub const CLAIM_NOT_FOUND: u32 = 21;
+    pub const STALE_PLAN: u32 = 22;
+    pub const POISONED: u32 = 23;
 }
 
 impl Error {
@@ -77,17 +138,23 @@ impl Error {
     pub fn code(&self) -> u32 {
         match self {
             Error::InvalidArgument(_) => code::INVALID_ARGUMENT,
+            Error::InvalidSetting { .. } => code::INVALID_SETTING,
             Error::NodeNotFound(_) => code::NODE_NOT_FOUND,
-            Error::NodeExists(_) => code::NODE_EXISTS,
+            Error::NodeExists { .. } => code::NODE_EXISTS,
             Error::InvalidTransition { .. } => code::INVALID_TRANSITION,
+            Error::ProtocolOnly { .. } => code::PROTOCOL_ONLY,
             Error::NotSchedulable { .. } => code::NOT_SCHEDULABLE,
             Error::InsufficientCapacity { .. } => code::INSUFFICIENT_CAPACITY,
+            Error::ContainerElsewhere { .. } => code::CONTAINER_ELSEWHERE,
             Error::TicketInvalid(_) => code::TICKET_INVALID,
+            Error::ClaimNotFound(_) => code::CLAIM_NOT_FOUND,
             Error::NotManualClock => code::NOT_MANUAL_CLOCK,
+            Error::StalePlan(_) => code::STALE_PLAN,
             Error::Storage(_) => code::STORAGE,
             Error::Locked(_) => code::LOCKED,
             Error::UnsupportedFormat { .. } => code::UNSUPPORTED_FORMAT,
-            Error::Corrupt(_) => code::CORRUPT,
+            Error::Corrupt { .. } => code::CORRUPT,
+            Error::Poisoned(_) => code::POISONED,
             Error::Rejected { verdict, .. } => verdict
                 .primary
                 .map(|r| r.code())

@@ -1,11 +1,11 @@
 //! node-lifecycle decides when a cloud VM may be deleted, and proves afterwards why it was or
 //! wasn't.
 //!
-//! Read top-down: [`state`] (the state machine), [`metrics`], [`policy`], [`node`] (one node's
-//! record), [`safety`] (the pure verdict rules), [`audit`] (the bounded ring), and [`fleet`]
-//! (the thread-safe registry that ties them together and runs the decommission protocol), and
-//! [`planning`] (fleet projection and consolidation plans).
-//! [`ffi`] is the C ABI.
+//! Read top-down: [`state`] (the state machine), [`clock`], [`policy`], [`text`], [`ids`],
+//! [`metrics`], [`node`] (one node's record), [`safety`] (the pure verdict rules), [`audit`]
+//! (the bounded ring), [`fleet`] (the thread-safe registry that ties them together and runs the
+//! decommission protocol), [`planning`] (projection and consolidation plans) and [`storage`]
+//! (the data directory). [`ffi`] is the C ABI.
 //!
 //! ```
 //! use node_lifecycle::{Fleet, FleetOptions, NodeSpec, LifecycleState, Timestamp};
@@ -20,7 +20,7 @@
 //! fleet.advance_clock(Duration::from_secs(30 * 60)).unwrap();
 //! let ticket = fleet.begin_decommission("worker-1", "reactive_policy").unwrap();
 //! // ... delete the VM at the provider ...
-//! fleet.complete_decommission(ticket.id).unwrap();
+//! fleet.complete_decommission(&ticket).unwrap();
 //! assert_eq!(fleet.node("worker-1").unwrap().state, LifecycleState::Decommissioned);
 //! ```
 
@@ -29,6 +29,8 @@ pub mod clock;
 pub mod error;
 pub mod ffi;
 pub mod fleet;
+mod fxhash;
+pub mod ids;
 pub mod metrics;
 pub mod node;
 pub mod planning;
@@ -37,19 +39,22 @@ pub mod reason;
 pub mod safety;
 pub mod state;
 pub mod storage;
+pub mod text;
 
 pub use audit::{
-    AuditAction, AuditEntry, AuditPage, AuditRecord, AuditResult, AuditStats, StateSnapshot,
+    AuditAction, AuditEntry, AuditFilter, AuditNewestPage, AuditPage, AuditQuery, AuditRecord,
+    AuditResult, AuditStats, StateSnapshot,
 };
-pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use clock::{Clock, ManualClock, Moment, SystemClock, Timestamp};
 pub use error::{Error, Result};
 pub use fleet::{
-    ConsolidationRequest, ContainerOutcome, DecommissionTicket, Fleet, FleetBuilder, HealthOutcome,
-    NodeInfo, NodeVerdict, TickReport,
+    ConsolidationRequest, ContainerOutcome, Fleet, FleetBuilder, HealthOutcome, NodeInfo, NodePage,
+    NodeQuery, NodeRow, NodeVerdict, PlanExecution, TickReport,
 };
-pub use node::{Node, NodeSpec};
+pub use ids::{ClaimId, DecommissionTicket, InstanceId, TicketId};
+pub use node::{Node, NodeSpec, NodeUpdate};
 pub use planning::{ConsolidationPlan, ConsolidationPolicy, FleetProjection};
-pub use policy::{FleetOptions, Policy};
+pub use policy::{FleetOptions, Policy, OFF};
 pub use reason::ReasonCode;
 pub use safety::{Blocker, Verdict};
 pub use state::{HealthStatus, LifecycleState, NodeOrigin};

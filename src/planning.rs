@@ -4,15 +4,15 @@
 //! from one consistent view and one `now`. Output is deterministic: the same input gives
 //! byte-identical JSON.
 
-use crate::clock::Timestamp;
+use crate::clock::{Moment, Timestamp};
 use crate::error::{Error, Result};
 use crate::node::Node;
-use crate::policy::{Policy, MAX_DURATION_MS};
+use crate::policy::{duration_setting, Policy, OFF};
 use crate::reason::ReasonCode;
 use crate::safety::evaluate;
 use crate::state::{LifecycleState, NodeOrigin};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 // ----- projection ----------------------------------------------------------------------------
 
@@ -29,14 +29,16 @@ pub struct Capacity {
 impl Capacity {
     fn add(&mut self, n: &Node) {
         self.nodes += 1;
-        self.total_ram_mb += n.total_ram_mb();
-        self.allocated_ram_mb += n.allocated_ram_mb();
-        self.reserved_ram_mb += n.reserved_ram_mb();
-        self.free_ram_mb += n.free_ram_mb().unwrap_or(0);
+        self.total_ram_mb = self.total_ram_mb.saturating_add(n.total_ram_mb());
+        self.allocated_ram_mb = self.allocated_ram_mb.saturating_add(n.allocated_ram_mb());
+        self.reserved_ram_mb = self.reserved_ram_mb.saturating_add(n.reserved_ram_mb());
+        self.free_ram_mb = self
+            .free_ram_mb
+            .saturating_add(n.free_ram_mb().unwrap_or(0));
     }
 
     fn used_ram_mb(&self) -> u64 {
-        self.allocated_ram_mb + self.reserved_ram_mb
+        self.allocated_ram_mb.saturating_add(self.reserved_ram_mb)
     }
 }
 
@@ -47,8 +49,8 @@ pub struct ComingNode {
     pub state: LifecycleState,
     pub total_ram_mb: u64,
     /// The latest time it is expected ready: registration plus the provisioning timeout (after
-    /// which it becomes unhealthy instead).
-    pub ready_deadline_ms: Timestamp,
+    /// which it becomes unhealthy instead); `None` when the timeout is off.
+    pub ready_deadline_ms: Option<Timestamp>,
 }
 
 /// Capacity now, coming and leaving: what a scaling policy needs so that it does not provision
@@ -56,8 +58,10 @@ pub struct ComingNode {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FleetProjection {
     pub at_ms: Timestamp,
-    /// Schedulable nodes (ready, active, idle).
+    /// Schedulable nodes (ready, active, idle, without cordons).
     pub now: Capacity,
+    /// Ready, active or idle nodes with cordons: running, but taking no new containers.
+    pub cordoned: Capacity,
     /// Provisioning and initializing nodes.
     pub coming: Capacity,
     pub coming_nodes: Vec<ComingNode>,
@@ -83,11 +87,12 @@ fn ratio(used: u64, total: u64) -> f64 {
 pub fn project<'a>(
     nodes: impl IntoIterator<Item = &'a Node>,
     policy: &Policy,
-    now: Timestamp,
+    now: Moment,
 ) -> FleetProjection {
     let mut p = FleetProjection {
-        at_ms: now,
+        at_ms: now.wall,
         now: Capacity::default(),
+        cordoned: Capacity::default(),
         coming: Capacity::default(),
         coming_nodes: Vec::new(),
         leaving: Capacity::default(),
@@ -95,17 +100,20 @@ pub fn project<'a>(
         utilisation_now: 0.0,
         utilisation_projected: 0.0,
     };
-    let timeout = std::time::Duration::from_millis(policy.provisioning_timeout_ms);
+    let timeout = Policy::timeout(policy.provisioning_timeout_ms);
     for n in nodes {
         match n.state() {
+            s if s.is_schedulable() && n.is_cordoned() => p.cordoned.add(n),
             s if s.is_schedulable() => p.now.add(n),
             s if s.is_starting() => {
                 p.coming.add(n);
+                let started = n.metrics().provisioned_at;
                 p.coming_nodes.push(ComingNode {
                     node_id: n.id().to_owned(),
                     state: s,
                     total_ram_mb: n.total_ram_mb(),
-                    ready_deadline_ms: n.metrics().provisioned_at_ms.plus(timeout),
+                    ready_deadline_ms: timeout
+                        .map(|t| now.wall_in(t.saturating_sub(now.elapsed_since(started)))),
                 });
             }
             LifecycleState::Draining => p.leaving.add(n),
@@ -115,8 +123,8 @@ pub fn project<'a>(
     }
     p.utilisation_now = ratio(p.now.used_ram_mb(), p.now.total_ram_mb);
     p.utilisation_projected = ratio(
-        p.now.used_ram_mb() + p.coming.used_ram_mb(),
-        p.now.total_ram_mb + p.coming.total_ram_mb,
+        p.now.used_ram_mb().saturating_add(p.coming.used_ram_mb()),
+        p.now.total_ram_mb.saturating_add(p.coming.total_ram_mb),
     );
     p
 }
@@ -130,7 +138,7 @@ impl FleetProjection {
                 "node_ram_mb must be greater than 0".into(),
             ));
         }
-        let available = self.now.free_ram_mb + self.coming.free_ram_mb;
+        let available = self.now.free_ram_mb.saturating_add(self.coming.free_ram_mb);
         let shortfall = demand_mb.saturating_sub(available);
         Ok(shortfall.div_ceil(node_ram_mb))
     }
@@ -138,62 +146,93 @@ impl FleetProjection {
 
 // ----- consolidation ---------------------------------------------------------------------------
 
-/// When consolidation is worth doing. Every value is configurable; defaults are the
-/// specification's.
+/// When consolidation is worth doing. Every value is configurable; 0 means the
+/// specification's default, and the durations take `"off"` ([`OFF`]) to switch a check off.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ConsolidationPolicy {
-    /// A node younger than this is never removed.
+    /// A node younger than this is never removed (30 min).
+    #[serde(with = "crate::policy::setting_ms")]
     pub min_uptime_ms: u64,
-    /// An empty node must have been idle (or ready) at least this long.
+    /// An empty node must have been idle (or ready) at least this long (15 min).
+    #[serde(with = "crate::policy::setting_ms")]
     pub min_idle_ms: u64,
-    /// A plan saving less than this per hour is not worth the churn.
+    /// A plan saving less than this per hour is not worth the churn (0.10 EUR/h).
     pub min_savings_eur_per_hour: f64,
-    /// The fleet's utilisation after the plan may not exceed this (0..=1).
+    /// The fleet's utilisation after the plan may not exceed this, in (0, 1] (0.70).
     pub max_utilisation_after: f64,
-    /// No plan within this long of the last consolidation.
+    /// No plan within this long of the last executed one (2 h).
+    #[serde(with = "crate::policy::setting_ms")]
     pub cooldown_ms: u64,
-    /// Worker nodes always kept, even empty, for fast scale-up.
+    /// Schedulable worker nodes always kept, even empty, for fast scale-up (1, the minimum).
     pub min_worker_nodes: u64,
 }
 
-impl Default for ConsolidationPolicy {
-    fn default() -> Self {
-        ConsolidationPolicy {
-            min_uptime_ms: 30 * 60_000,
-            min_idle_ms: 15 * 60_000,
-            min_savings_eur_per_hour: 0.10,
-            max_utilisation_after: 0.70,
-            cooldown_ms: 2 * 60 * 60_000,
-            min_worker_nodes: 1,
+impl ConsolidationPolicy {
+    /// The specification's defaults.
+    pub const DEFAULT: ConsolidationPolicy = ConsolidationPolicy {
+        min_uptime_ms: 30 * 60_000,
+        min_idle_ms: 15 * 60_000,
+        min_savings_eur_per_hour: 0.10,
+        max_utilisation_after: 0.70,
+        cooldown_ms: 2 * 60 * 60_000,
+        min_worker_nodes: 1,
+    };
+
+    /// The policy with zeros replaced by the defaults, or the first invalid setting.
+    pub fn resolve(&self) -> Result<ConsolidationPolicy> {
+        let d = Self::DEFAULT;
+        let fraction = |field: &str, v: f64, default: f64, max: f64| -> Result<f64> {
+            if !v.is_finite() || v < 0.0 || v > max {
+                return Err(Error::invalid_setting(
+                    field,
+                    format!("{v} must be a finite number from 0 to {max}"),
+                ));
+            }
+            Ok(if v == 0.0 { default } else { v })
+        };
+        Ok(ConsolidationPolicy {
+            min_uptime_ms: duration_setting("min_uptime_ms", self.min_uptime_ms, d.min_uptime_ms)?,
+            min_idle_ms: duration_setting("min_idle_ms", self.min_idle_ms, d.min_idle_ms)?,
+            min_savings_eur_per_hour: fraction(
+                "min_savings_eur_per_hour",
+                self.min_savings_eur_per_hour,
+                d.min_savings_eur_per_hour,
+                crate::node::MAX_HOURLY_COST_EUR,
+            )?,
+            max_utilisation_after: fraction(
+                "max_utilisation_after",
+                self.max_utilisation_after,
+                d.max_utilisation_after,
+                1.0,
+            )?,
+            cooldown_ms: duration_setting("cooldown_ms", self.cooldown_ms, d.cooldown_ms)?,
+            min_worker_nodes: match self.min_worker_nodes {
+                0 => d.min_worker_nodes,
+                n if n > 1_000_000 => {
+                    return Err(Error::invalid_setting(
+                        "min_worker_nodes",
+                        format!("{n} is out of range (1 to 1000000)"),
+                    ))
+                }
+                n => n,
+            },
+        })
+    }
+
+    /// A duration check's threshold; a check that is off never holds a node back.
+    fn threshold(ms: u64) -> u64 {
+        if ms == OFF {
+            0
+        } else {
+            ms
         }
     }
 }
 
-impl ConsolidationPolicy {
-    pub fn validate(&self) -> Result<()> {
-        for (name, v) in [
-            ("min_uptime_ms", self.min_uptime_ms),
-            ("min_idle_ms", self.min_idle_ms),
-            ("cooldown_ms", self.cooldown_ms),
-        ] {
-            if v > MAX_DURATION_MS {
-                return Err(Error::InvalidArgument(format!(
-                    "{name} = {v} exceeds one year"
-                )));
-            }
-        }
-        if !(self.min_savings_eur_per_hour.is_finite() && self.min_savings_eur_per_hour >= 0.0) {
-            return Err(Error::InvalidArgument(
-                "min_savings_eur_per_hour must be a finite, non-negative number".into(),
-            ));
-        }
-        if !(self.max_utilisation_after > 0.0 && self.max_utilisation_after <= 1.0) {
-            return Err(Error::InvalidArgument(
-                "max_utilisation_after must be in (0, 1]".into(),
-            ));
-        }
-        Ok(())
+impl Default for ConsolidationPolicy {
+    fn default() -> Self {
+        Self::DEFAULT
     }
 }
 
@@ -211,6 +250,9 @@ pub struct PlanNode {
     pub id: String,
     pub origin: NodeOrigin,
     pub state: LifecycleState,
+    /// Cordoned nodes take no containers (they are never migration targets), but may be
+    /// removed.
+    pub cordoned: bool,
     pub instance_type: String,
     pub total_ram_mb: u64,
     /// RAM reserved by pending placements (counts as used, never moves).
@@ -228,12 +270,19 @@ pub struct PlanNode {
 
 impl PlanNode {
     fn used_ram_mb(&self) -> u64 {
-        self.reserved_ram_mb + self.containers.iter().map(|c| c.ram_mb).sum::<u64>()
+        self.containers
+            .iter()
+            .fold(self.reserved_ram_mb, |a, c| a.saturating_add(c.ram_mb))
     }
 
     /// A node that hosts game servers (system nodes do not take part in consolidation).
     fn is_worker(&self) -> bool {
         self.origin != NodeOrigin::System && self.state.is_schedulable()
+    }
+
+    /// A worker that can take containers now.
+    fn is_target(&self) -> bool {
+        self.is_worker() && !self.cordoned
     }
 }
 
@@ -241,16 +290,17 @@ impl PlanNode {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PlanInput {
     pub nodes: Vec<PlanNode>,
-    /// Placements reserved but not yet running, fleet-wide.
+    /// Placements claimed but not yet running, fleet-wide.
     pub pending_placements: u64,
-    pub last_consolidation_at_ms: Option<Timestamp>,
+    /// When the last plan was executed (or the caller's own record of it).
+    pub last_consolidation_at: Option<Moment>,
 }
 
 /// Why a node stays.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum KeepReason {
-    /// System or dedicated node, or one that is not schedulable.
+    /// System or dedicated node, or one that is not ready, active or idle.
     NotACandidate,
     /// A safety rule would refuse its deletion even after its containers moved.
     FailsSafety,
@@ -258,7 +308,7 @@ pub enum KeepReason {
     NotIdleLongEnough,
     /// It runs a container that may not be migrated.
     NonMigratableContainer,
-    /// Removing it would leave fewer worker nodes than the policy keeps.
+    /// Removing it would leave fewer schedulable worker nodes than the policy keeps.
     MinWorkerNodes,
     /// Removing it would push the fleet's utilisation over the maximum.
     UtilisationLimit,
@@ -314,7 +364,7 @@ pub struct ConsolidationPlan {
     pub savings_eur_per_hour: f64,
     pub utilisation_before: f64,
     pub utilisation_after: f64,
-    /// Every node not removed, with why.
+    /// Every node not removed, with why, ordered by id.
     pub kept: Vec<KeptNode>,
 }
 
@@ -324,16 +374,21 @@ fn pct(x: f64) -> String {
 
 /// Computes a consolidation plan. Greedy and deterministic: candidates are tried from the most
 /// expensive and longest idle down (node id breaks ties); each one's containers go to the
-/// best-fitting remaining node (least free RAM that fits, then id).
+/// best-fitting remaining schedulable node (least free RAM that fits, then id). O(n log n) in
+/// the number of nodes (and containers) on every path, refusals included.
 pub fn plan_consolidation(
     input: &PlanInput,
     policy: &ConsolidationPolicy,
-    now: Timestamp,
+    now: Moment,
 ) -> Result<ConsolidationPlan> {
-    policy.validate()?;
-    let workers: Vec<&PlanNode> = input.nodes.iter().filter(|n| n.is_worker()).collect();
-    let capacity: u64 = workers.iter().map(|n| n.total_ram_mb).sum();
-    let used: u64 = workers.iter().map(|n| n.used_ram_mb()).sum();
+    let policy = policy.resolve()?;
+    let targets_total: Vec<&PlanNode> = input.nodes.iter().filter(|n| n.is_target()).collect();
+    let capacity: u64 = targets_total
+        .iter()
+        .fold(0u64, |a, n| a.saturating_add(n.total_ram_mb));
+    let mut used: u64 = targets_total
+        .iter()
+        .fold(0u64, |a, n| a.saturating_add(n.used_ram_mb()));
     let mut plan = ConsolidationPlan {
         worthwhile: false,
         refusal: None,
@@ -345,13 +400,15 @@ pub fn plan_consolidation(
         utilisation_after: ratio(used, capacity),
         kept: Vec::new(),
     };
-    // A refused plan removes nothing: every node is kept, with its own reason where it had one.
+    // A refused plan removes nothing: every node is kept, with its own reason where it had
+    // one. O(n log n): the nodes already kept are looked up in a set.
     let refuse = |mut plan: ConsolidationPlan, why: PlanRefusal, detail: String| {
         // Nothing moves in a refused plan, so nobody is a migration target.
         plan.kept
             .retain(|k| k.reason != KeepReason::MigrationTarget);
+        let already: HashSet<String> = plan.kept.iter().map(|k| k.node_id.clone()).collect();
         for n in &input.nodes {
-            if !plan.kept.iter().any(|k| k.node_id == n.id) {
+            if !already.contains(&n.id) {
                 plan.kept.push(KeptNode {
                     node_id: n.id.clone(),
                     reason: KeepReason::PlanRefused,
@@ -372,13 +429,14 @@ pub fn plan_consolidation(
         let d = format!("{} placements are pending", input.pending_placements);
         return Ok(refuse(plan, PlanRefusal::PendingPlacements, d));
     }
-    if let Some(last) = input.last_consolidation_at_ms {
-        let since = now.millis_since(last);
-        if since < policy.cooldown_ms {
+    if let Some(last) = input.last_consolidation_at {
+        let since = now.elapsed_since(last);
+        let cooldown = ConsolidationPolicy::threshold(policy.cooldown_ms);
+        if since < cooldown {
             let d = format!(
                 "last consolidation {} ago, cooldown {}",
                 crate::safety::human_duration(since),
-                crate::safety::human_duration(policy.cooldown_ms)
+                crate::safety::human_duration(cooldown)
             );
             return Ok(refuse(plan, PlanRefusal::Cooldown, d));
         }
@@ -396,6 +454,8 @@ pub fn plan_consolidation(
             },
         );
     };
+    let min_uptime = ConsolidationPolicy::threshold(policy.min_uptime_ms);
+    let min_idle = ConsolidationPolicy::threshold(policy.min_idle_ms);
     let mut candidates: Vec<&PlanNode> = Vec::new();
     for n in &input.nodes {
         if !n.is_worker() || n.origin == NodeOrigin::Dedicated {
@@ -410,13 +470,13 @@ pub fn plan_consolidation(
                 KeepReason::FailsSafety,
                 format!("safety rule {r} would refuse it"),
             );
-        } else if n.age_ms < policy.min_uptime_ms {
+        } else if n.age_ms < min_uptime {
             keep(
                 n,
                 KeepReason::TooYoung,
                 format!("up {}", crate::safety::human_duration(n.age_ms)),
             );
-        } else if n.containers.is_empty() && n.idle_for_ms < policy.min_idle_ms {
+        } else if n.containers.is_empty() && n.idle_for_ms < min_idle {
             keep(
                 n,
                 KeepReason::NotIdleLongEnough,
@@ -439,44 +499,47 @@ pub fn plan_consolidation(
             .then(a.id.cmp(&b.id))
     });
 
-    // Free RAM of every worker as containers are planned onto it.
-    let mut free: BTreeMap<&str, u64> = workers
-        .iter()
-        .map(|n| {
-            (
-                n.id.as_str(),
-                n.total_ram_mb.saturating_sub(n.used_ram_mb()),
-            )
-        })
-        .collect();
-    // The same free RAM ordered by (free, id), for best-fit lookups in O(log n).
-    let mut by_free: BTreeSet<(u64, &str)> = free.iter().map(|(id, f)| (*f, *id)).collect();
+    // Where containers can go (see `Targets`).
+    let mut places = Targets::new(&targets_total, &candidates);
     let mut removed: BTreeSet<&str> = BTreeSet::new();
     let mut targets: BTreeSet<&str> = BTreeSet::new();
     let mut remaining_capacity = capacity;
+    let mut schedulable_left = targets_total.len() as u64;
     for cand in candidates {
+        places.start(&cand.id);
         if targets.contains(cand.id.as_str()) {
             keep(
                 cand,
                 KeepReason::MigrationTarget,
                 "receives migrated containers".into(),
             );
+            places.settle(&cand.id);
             continue;
         }
-        let workers_left = (workers.len() - removed.len()) as u64;
-        if workers_left <= policy.min_worker_nodes {
+        let takes_capacity = cand.is_target();
+        if takes_capacity && schedulable_left <= policy.min_worker_nodes {
             keep(
                 cand,
                 KeepReason::MinWorkerNodes,
-                format!("keeps {} worker node(s)", policy.min_worker_nodes),
+                format!(
+                    "keeps {} schedulable worker node(s)",
+                    policy.min_worker_nodes
+                ),
             );
+            places.settle(&cand.id);
             continue;
         }
-        let capacity_after = remaining_capacity - cand.total_ram_mb;
+        // A cordoned candidate's containers join the schedulable pool; a schedulable one's
+        // capacity leaves it.
+        let (capacity_after, used_after) = if takes_capacity {
+            (remaining_capacity.saturating_sub(cand.total_ram_mb), used)
+        } else {
+            (remaining_capacity, used.saturating_add(cand.used_ram_mb()))
+        };
         let util_after = if capacity_after == 0 {
             f64::INFINITY
         } else {
-            used as f64 / capacity_after as f64
+            used_after as f64 / capacity_after as f64
         };
         if util_after > policy.max_utilisation_after {
             keep(
@@ -488,38 +551,25 @@ pub fn plan_consolidation(
                     pct(policy.max_utilisation_after)
                 ),
             );
+            places.settle(&cand.id);
             continue;
         }
-        // Place the containers, largest first, on the best-fitting node that stays. Placements
-        // go straight into `free` and are undone if a container does not fit, so a candidate
-        // costs O(containers x nodes) and no copy of the map.
-        let mut trial_moves = Vec::new();
+        // Place the containers, largest first. Placements are undone if one does not fit.
+        let mut trial_moves: Vec<(&str, ContainerMove)> = Vec::new();
         let mut containers: Vec<&PlanContainer> = cand.containers.iter().collect();
         containers.sort_by(|a, b| b.ram_mb.cmp(&a.ram_mb).then(a.id.cmp(&b.id)));
         let mut fits = true;
         for c in containers {
-            // Best fit: the least free RAM that fits, then the smallest id; the candidate
-            // itself is skipped (removed nodes are no longer in the set).
-            let target = by_free
-                .range((c.ram_mb, "")..)
-                .map(|(_, id)| *id)
-                .find(|id| *id != cand.id);
-            match target {
-                Some(t) => {
-                    let f = free.get_mut(t).unwrap();
-                    by_free.remove(&(*f, t));
-                    *f -= c.ram_mb;
-                    by_free.insert((*f, t));
-                    trial_moves.push((
-                        t,
-                        ContainerMove {
-                            container_id: c.id.clone(),
-                            ram_mb: c.ram_mb,
-                            from_node: cand.id.clone(),
-                            to_node: t.to_owned(),
-                        },
-                    ));
-                }
+            match places.take(c.ram_mb) {
+                Some(t) => trial_moves.push((
+                    t,
+                    ContainerMove {
+                        container_id: c.id.clone(),
+                        ram_mb: c.ram_mb,
+                        from_node: cand.id.clone(),
+                        to_node: t.to_owned(),
+                    },
+                )),
                 None => {
                     fits = false;
                     break;
@@ -528,29 +578,26 @@ pub fn plan_consolidation(
         }
         if !fits {
             for (t, m) in &trial_moves {
-                let f = free.get_mut(t).unwrap();
-                by_free.remove(&(*f, *t));
-                *f += m.ram_mb;
-                by_free.insert((*f, *t));
+                places.give_back(t, m.ram_mb);
             }
             keep(
                 cand,
                 KeepReason::DoesNotFit,
                 "its containers do not fit on the remaining nodes".into(),
             );
+            places.settle(&cand.id);
             continue;
         }
-        let trial_moves: Vec<ContainerMove> = trial_moves
-            .into_iter()
-            .map(|(t, m)| {
-                targets.insert(t);
-                m
-            })
-            .collect();
-        plan.moves.extend(trial_moves);
+        for (t, m) in trial_moves {
+            targets.insert(t);
+            plan.moves.push(m);
+        }
         removed.insert(cand.id.as_str());
-        by_free.remove(&(free[cand.id.as_str()], cand.id.as_str()));
+        if takes_capacity {
+            schedulable_left -= 1;
+        }
         remaining_capacity = capacity_after;
+        used = used_after;
         plan.remove.push(RemovedNode {
             node_id: cand.id.clone(),
             instance_type: cand.instance_type.clone(),
@@ -591,17 +638,153 @@ pub fn plan_consolidation(
     Ok(plan)
 }
 
+/// Where a removed node's containers can go, and in which order they are tried.
+///
+/// Nodes that stay for sure (not candidates, or candidates already decided to stay) come first,
+/// best fit (least free RAM that fits, then id). Only then the candidates not yet decided, the
+/// cheapest first (the last in removal order), so a container never lands on a node the plan
+/// would rather remove while a node it would rather keep has room. Each choice costs O(log n).
+struct Targets<'a> {
+    free: HashMap<&'a str, u64>,
+    keepers: BTreeSet<(u64, &'a str)>,
+    /// Candidates in removal order, and a max-tree of the free RAM of those not decided yet.
+    position: HashMap<&'a str, usize>,
+    order: Vec<&'a str>,
+    undecided: MaxTree,
+}
+
+impl<'a> Targets<'a> {
+    fn new(targets: &[&'a PlanNode], candidates: &[&'a PlanNode]) -> Self {
+        let free: HashMap<&str, u64> = targets
+            .iter()
+            .map(|n| {
+                (
+                    n.id.as_str(),
+                    n.total_ram_mb.saturating_sub(n.used_ram_mb()),
+                )
+            })
+            .collect();
+        let position: HashMap<&str, usize> = candidates
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.id.as_str(), i))
+            .collect();
+        let order: Vec<&str> = candidates.iter().map(|n| n.id.as_str()).collect();
+        let mut undecided = MaxTree::new(order.len());
+        for (i, id) in order.iter().enumerate() {
+            if let Some(f) = free.get(id) {
+                undecided.set(i, *f as i64);
+            }
+        }
+        let keepers = free
+            .iter()
+            .filter(|(id, _)| !position.contains_key(*id))
+            .map(|(id, f)| (*f, *id))
+            .collect();
+        Targets {
+            free,
+            keepers,
+            position,
+            order,
+            undecided,
+        }
+    }
+
+    /// The candidate `id` is being decided: it is no target while its own containers move.
+    fn start(&mut self, id: &str) {
+        if let Some(p) = self.position.get(id) {
+            self.undecided.set(*p, -1);
+        }
+    }
+
+    /// The candidate `id` stays: it becomes a node that stays for sure.
+    fn settle(&mut self, id: &'a str) {
+        if let Some(f) = self.free.get(id) {
+            self.keepers.insert((*f, id));
+        }
+    }
+
+    fn set_free(&mut self, id: &'a str, f: u64) {
+        let old = self.free.insert(id, f).expect("every target has an entry");
+        match self.position.get(id) {
+            Some(p) if self.undecided.get(*p) >= 0 => self.undecided.set(*p, f as i64),
+            _ => {
+                self.keepers.remove(&(old, id));
+                self.keepers.insert((f, id));
+            }
+        }
+    }
+
+    /// Chooses a node for `ram` MB and books it.
+    fn take(&mut self, ram: u64) -> Option<&'a str> {
+        let id = match self.keepers.range((ram, "")..).next() {
+            Some((_, id)) => *id,
+            None => self.order[self.undecided.rightmost_at_least(ram as i64)?],
+        };
+        self.set_free(id, self.free[id] - ram);
+        Some(id)
+    }
+
+    fn give_back(&mut self, id: &'a str, ram: u64) {
+        self.set_free(id, self.free[id] + ram);
+    }
+}
+
+/// A segment tree of maxima: the rightmost position holding at least a value, in O(log n).
+struct MaxTree {
+    size: usize,
+    tree: Vec<i64>,
+}
+
+impl MaxTree {
+    fn new(n: usize) -> Self {
+        let size = n.max(1).next_power_of_two();
+        MaxTree {
+            size,
+            tree: vec![-1; 2 * size],
+        }
+    }
+
+    fn get(&self, i: usize) -> i64 {
+        self.tree[self.size + i]
+    }
+
+    fn set(&mut self, i: usize, v: i64) {
+        let mut k = self.size + i;
+        self.tree[k] = v;
+        while k > 1 {
+            k /= 2;
+            self.tree[k] = self.tree[2 * k].max(self.tree[2 * k + 1]);
+        }
+    }
+
+    fn rightmost_at_least(&self, v: i64) -> Option<usize> {
+        if self.tree[1] < v {
+            return None;
+        }
+        let mut k = 1;
+        while k < self.size {
+            k = if self.tree[2 * k + 1] >= v {
+                2 * k + 1
+            } else {
+                2 * k
+            };
+        }
+        Some(k - self.size)
+    }
+}
+
 /// Builds the planner's view of one node. `non_migratable` names containers that must not move.
 pub fn plan_node(
     node: &Node,
     policy: &Policy,
-    now: Timestamp,
+    now: Moment,
     non_migratable: &BTreeSet<String>,
 ) -> PlanNode {
     let m = node.metrics();
     let verdict = evaluate(node, policy, now);
     // Once the containers have moved, the container rule no longer applies, and the idle timer
-    // starts at the migration itself; every other rule must still pass.
+    // is waived for a node emptied by the evacuation; every other rule must still pass.
     let has_containers = node.container_count() > 0;
     let blocked_after_moves = verdict.blockers.iter().map(|b| b.code).find(|c| {
         !(*c == ReasonCode::HasContainers || (has_containers && *c == ReasonCode::IdleTooRecent))
@@ -610,20 +793,21 @@ pub fn plan_node(
         0
     } else {
         let since = m
-            .last_container_at_ms
-            .or(m.initialized_at_ms)
-            .unwrap_or(m.provisioned_at_ms);
-        now.millis_since(since)
+            .last_container_at
+            .or(m.initialized_at)
+            .unwrap_or(m.provisioned_at);
+        now.elapsed_since(since)
     };
     PlanNode {
         id: node.id().to_owned(),
         origin: node.origin(),
         state: node.state(),
+        cordoned: node.is_cordoned(),
         instance_type: node.instance_type().to_owned(),
         total_ram_mb: node.total_ram_mb(),
         reserved_ram_mb: node.reserved_ram_mb(),
         hourly_cost_eur: node.hourly_cost_eur(),
-        age_ms: now.millis_since(m.provisioned_at_ms),
+        age_ms: now.elapsed_since(m.provisioned_at),
         idle_for_ms,
         containers: node
             .containers()

@@ -3,7 +3,7 @@
 //! [`evaluate`] is a pure function of (node, policy, now): no clock, no lock, no I/O. The fleet
 //! calls it under its lock with the time it read once. Rule numbers refer to SPEC.md.
 
-use crate::clock::Timestamp;
+use crate::clock::{Moment, Timestamp};
 use crate::node::Node;
 use crate::policy::Policy;
 use crate::reason::ReasonCode;
@@ -114,13 +114,15 @@ impl Blockers {
     }
 
     fn push(&mut self, b: Blocker) {
-        // Rules 1-7 add at most one blocker each; more is a bug in `evaluate`.
-        assert!(
+        // Rules 1-7 add at most one blocker each (seven in all), so this always fits.
+        debug_assert!(
             (self.len as usize) < Self::CAPACITY,
             "more blockers than rules"
         );
-        self.items[self.len as usize] = b;
-        self.len += 1;
+        if let Some(slot) = self.items.get_mut(self.len as usize) {
+            *slot = b;
+            self.len += 1;
+        }
     }
 
     fn extend(&mut self, b: Option<Blocker>) {
@@ -159,23 +161,49 @@ pub struct Verdict {
     pub primary: Option<ReasonCode>,
     /// Every blocking reason, in rule order.
     pub blockers: Blockers,
-    /// When the node could next pass, if timers are the only blockers.
+    /// When the node could next pass, if timers are the only blockers (wall clock).
     pub retry_after: Option<Timestamp>,
+    /// The node's holds (name, detail) when they block: the audit says who blocked a deletion.
+    pub holds: Vec<(String, String)>,
+    /// The node's cordons (name, reason). They do not block a deletion, but a rejection names
+    /// them so the reader sees the whole picture.
+    pub cordons: Vec<(String, String)>,
+    /// The evacuate cordon under which the node was emptied on purpose: the idle grace did not
+    /// apply.
+    pub idle_grace_waived_by: Option<String>,
 }
 
 impl Verdict {
-    fn from_blockers(state: LifecycleState, blockers: Blockers, now: Timestamp) -> Verdict {
+    fn from_blockers(node: &Node, blockers: Blockers, now: Moment) -> Verdict {
         let timers_only = !blockers.is_empty() && blockers.iter().all(|b| b.code.is_timer());
         let retry_after = timers_only.then(|| {
             let wait = blockers.iter().map(|b| b.remaining_ms).max().unwrap_or(0);
-            Timestamp(now.0.saturating_add(wait as i64))
+            now.wall_in(wait)
         });
+        let names = |it: &mut dyn Iterator<Item = (String, String)>| it.collect::<Vec<_>>();
+        let holds = if blockers.iter().any(|b| b.code == ReasonCode::HasHolds) {
+            names(&mut node.holds().map(|(n, d)| (n.to_owned(), d.to_owned())))
+        } else {
+            Vec::new()
+        };
+        let cordons = if !blockers.is_empty() && node.is_cordoned() {
+            names(
+                &mut node
+                    .cordons()
+                    .map(|(n, c)| (n.to_owned(), c.reason.clone())),
+            )
+        } else {
+            Vec::new()
+        };
         Verdict {
             allowed: blockers.is_empty(),
-            state,
+            state: node.state(),
             primary: blockers.first().map(|b| b.code),
             blockers,
             retry_after,
+            holds,
+            cordons,
+            idle_grace_waived_by: None,
         }
     }
 
@@ -189,6 +217,9 @@ impl Verdict {
             primary: Some(code),
             blockers,
             retry_after: None,
+            holds: Vec::new(),
+            cordons: Vec::new(),
+            idle_grace_waived_by: None,
         }
     }
 
@@ -204,29 +235,65 @@ impl Verdict {
             .fold(0, |m, b| m | 1u64 << (b.code.code() - 100))
     }
 
-    /// One line for people: every blocking reason joined with "; ".
+    /// The message for one blocking reason, naming holds where it is about them.
+    pub fn reason_message(&self, b: &Blocker) -> String {
+        let mut m = b.message(self.state);
+        if b.code == ReasonCode::HasHolds && !self.holds.is_empty() {
+            m.push_str(": ");
+            push_named(&mut m, &self.holds);
+        }
+        m
+    }
+
+    /// One line for people: every blocking reason joined with "; ", then the cordons.
     pub fn message(&self) -> String {
         if self.allowed {
-            return format!("{} node may be decommissioned", self.state);
+            let mut m = format!("{} node may be decommissioned", self.state);
+            if let Some(c) = &self.idle_grace_waived_by {
+                let _ = write!(m, " (idle grace waived: emptied by evacuate cordon {c})");
+            }
+            return m;
         }
         let mut out = String::new();
         for (i, b) in self.blockers.iter().enumerate() {
             if i > 0 {
                 out.push_str("; ");
             }
-            out.push_str(&b.message(self.state));
+            out.push_str(&self.reason_message(b));
+        }
+        if !self.cordons.is_empty() {
+            out.push_str("; cordoned: ");
+            push_named(&mut out, &self.cordons);
         }
         out
     }
 }
 
+/// Appends "name (detail), name (detail)" (the detail only when there is one).
+fn push_named(out: &mut String, items: &[(String, String)]) {
+    for (i, (name, detail)) in items.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(name);
+        if !detail.is_empty() {
+            let _ = write!(out, " ({detail})");
+        }
+    }
+}
+
 impl Serialize for Verdict {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+    fn serialize<'a, S: Serializer>(&'a self, s: S) -> Result<S::Ok, S::Error> {
         #[derive(Serialize)]
         struct Reason {
             code: u32,
             name: ReasonCode,
             message: String,
+        }
+        #[derive(Serialize)]
+        struct Named<'a> {
+            name: &'a str,
+            detail: &'a str,
         }
         let reasons: Vec<Reason> = self
             .blockers
@@ -234,16 +301,24 @@ impl Serialize for Verdict {
             .map(|b| Reason {
                 code: b.code.code(),
                 name: b.code,
-                message: b.message(self.state),
+                message: self.reason_message(b),
             })
             .collect();
-        let mut st = s.serialize_struct("Verdict", 6)?;
+        let named = |v: &'a [(String, String)]| -> Vec<Named<'a>> {
+            v.iter()
+                .map(|(n, d)| Named { name: n, detail: d })
+                .collect()
+        };
+        let mut st = s.serialize_struct("Verdict", 9)?;
         st.serialize_field("allowed", &self.allowed)?;
         st.serialize_field("state", &self.state)?;
         st.serialize_field("primary_code", &self.primary.map_or(0, ReasonCode::code))?;
         st.serialize_field("reasons", &reasons)?;
         st.serialize_field("message", &self.message())?;
         st.serialize_field("retry_after_ms", &self.retry_after)?;
+        st.serialize_field("holds", &named(&self.holds))?;
+        st.serialize_field("cordons", &named(&self.cordons))?;
+        st.serialize_field("idle_grace_waived_by", &self.idle_grace_waived_by)?;
         st.end()
     }
 }
@@ -269,37 +344,35 @@ pub fn human_duration(ms: u64) -> String {
     out
 }
 
-/// If a timer started at `since` has not yet run `grace_ms` at `now`, the blocker for it.
-fn grace_blocker(
-    code: ReasonCode,
-    since: Timestamp,
-    grace_ms: u64,
-    now: Timestamp,
-) -> Option<Blocker> {
-    let elapsed = now.millis_since(since);
-    (elapsed < grace_ms).then(|| Blocker::timer(code, elapsed, grace_ms))
+/// If a grace started at `since` has not yet run at `now`, the blocker for it. A grace that is
+/// off never blocks.
+fn grace_blocker(code: ReasonCode, since: Moment, grace_ms: u64, now: Moment) -> Option<Blocker> {
+    let grace = Policy::grace(grace_ms);
+    let elapsed = now.elapsed_since(since);
+    (elapsed < grace).then(|| Blocker::timer(code, elapsed, grace))
 }
 
 /// When the node's container sync completed, or counts as completed because it timed out.
-/// `None` while it is genuinely pending.
-pub fn effective_sync_completion(
-    node: &Node,
-    policy: &Policy,
-    now: Timestamp,
-) -> Option<Timestamp> {
+/// `None` while it is genuinely pending (forever, if the sync timeout is off).
+pub fn effective_sync_completion(node: &Node, policy: &Policy, now: Moment) -> Option<Moment> {
     let m = node.metrics();
-    match m.container_sync_pending_since_ms {
+    match m.container_sync_pending_since {
         Some(since) => {
-            let deadline = since.plus(std::time::Duration::from_millis(policy.sync_timeout_ms));
-            (now >= deadline).then_some(deadline)
+            let timeout = Policy::timeout(policy.sync_timeout_ms)?;
+            (now.elapsed_since(since) >= timeout).then(|| Moment {
+                wall: since.wall.plus_ms(timeout),
+                mono: since
+                    .mono
+                    .saturating_add(i64::try_from(timeout).unwrap_or(i64::MAX)),
+            })
         }
-        None => m.container_sync_completed_at_ms,
+        None => m.container_sync_completed_at,
     }
 }
 
 /// Decides whether `node` may be deleted at `now` under `policy`, collecting every blocking
 /// reason in rule order.
-pub fn evaluate(node: &Node, policy: &Policy, now: Timestamp) -> Verdict {
+pub fn evaluate(node: &Node, policy: &Policy, now: Moment) -> Verdict {
     use LifecycleState::*;
     let state = node.state();
     // Rule 8: nothing else is meaningful about a node that is gone.
@@ -338,11 +411,12 @@ pub fn evaluate(node: &Node, policy: &Policy, now: Timestamp) -> Verdict {
     // Rules 4 and 5 describe a cloud node's life. System and dedicated nodes start active with
     // no history by design; rule 1 already refuses them, and "invalid state" would mislead.
     let protected = matches!(node.origin(), NodeOrigin::System | NodeOrigin::Dedicated);
+    let mut waived_by = None;
     match state {
         _ if protected => {}
         // Rule 4.
         Ready => {
-            let since = m.initialized_at_ms.unwrap_or(m.provisioned_at_ms);
+            let since = m.initialized_at.unwrap_or(m.provisioned_at);
             blockers.extend(grace_blocker(
                 ReasonCode::ReadyTooYoung,
                 since,
@@ -350,21 +424,22 @@ pub fn evaluate(node: &Node, policy: &Policy, now: Timestamp) -> Verdict {
                 now,
             ));
         }
-        // Rule 5.
-        Active | Idle if empty => match m.last_container_at_ms {
-            Some(last) => blockers.extend(grace_blocker(
+        // Rule 5, unless the node was emptied on purpose by an evacuation.
+        Active | Idle if empty => match (m.last_container_at, node.evacuation()) {
+            (Some(_), Some(cordon)) => waived_by = Some(cordon.to_owned()),
+            (Some(last), None) => blockers.extend(grace_blocker(
                 ReasonCode::IdleTooRecent,
                 last,
                 policy.idle_grace_ms,
                 now,
             )),
-            None => blockers.push(Blocker::new(ReasonCode::NoContainerHistory)),
+            (None, _) => blockers.push(Blocker::new(ReasonCode::NoContainerHistory)),
         },
         // Rule 6: draining or unhealthy and empty pass; rule 3 covers them when not empty.
         _ => {}
     }
     // Rule 7, for every node whose container view had to be re-synchronised.
-    if m.container_sync_pending_since_ms.is_some() || m.container_sync_completed_at_ms.is_some() {
+    if m.container_sync_pending_since.is_some() || m.container_sync_completed_at.is_some() {
         match effective_sync_completion(node, policy, now) {
             None => blockers.push(Blocker::new(ReasonCode::ContainerSyncPending)),
             Some(done) => blockers.extend(grace_blocker(
@@ -375,36 +450,43 @@ pub fn evaluate(node: &Node, policy: &Policy, now: Timestamp) -> Verdict {
             )),
         }
     }
-    Verdict::from_blockers(state, blockers, now)
+    let mut v = Verdict::from_blockers(node, blockers, now);
+    v.idle_grace_waived_by = waived_by;
+    v
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::node::NodeSpec;
+    use crate::policy::OFF;
     use LifecycleState::*;
 
     const MIN: i64 = 60_000;
+
+    fn at(ms: i64) -> Moment {
+        Moment::at(Timestamp(ms))
+    }
 
     fn policy() -> Policy {
         Policy::default()
     }
 
     fn cloud_at(state: LifecycleState) -> Node {
-        let mut n = Node::from_spec(&NodeSpec::cloud("n", 4096), Timestamp(0)).unwrap();
-        n.transition(Initializing, Timestamp(0)).unwrap();
-        n.transition(Ready, Timestamp(0)).unwrap();
+        let mut n = Node::from_spec(&NodeSpec::cloud("n", 4096), at(0)).unwrap();
+        n.transition(Initializing, at(0)).unwrap();
+        n.transition(Ready, at(0)).unwrap();
         match state {
             Ready => {}
             Active => {
-                n.add_container("c", 512, Timestamp(0)).unwrap();
-                n.transition(Active, Timestamp(0)).unwrap();
+                n.insert_container("c", 512, at(0));
+                n.transition(Active, at(0)).unwrap();
             }
             Idle => {
-                n.add_container("c", 512, Timestamp(0)).unwrap();
-                n.transition(Active, Timestamp(0)).unwrap();
-                n.remove_container("c", Timestamp(0));
-                n.transition(Idle, Timestamp(0)).unwrap();
+                n.insert_container("c", 512, at(0));
+                n.transition(Active, at(0)).unwrap();
+                n.remove_container("c", at(0));
+                n.transition(Idle, at(0)).unwrap();
             }
             other => panic!("no fixture for {other}"),
         }
@@ -421,9 +503,9 @@ mod tests {
             (NodeSpec::system("local-node", 0), ReasonCode::SystemNode),
             (NodeSpec::dedicated("ded", 0), ReasonCode::DedicatedNode),
         ] {
-            let n = Node::from_spec(&spec, Timestamp(0)).unwrap();
+            let n = Node::from_spec(&spec, at(0)).unwrap();
             // Even a year later, and even though active with no history.
-            let v = evaluate(&n, &policy(), Timestamp(525_600 * MIN));
+            let v = evaluate(&n, &policy(), at(525_600 * MIN));
             assert!(!v.allowed);
             assert_eq!(
                 codes(&v),
@@ -436,24 +518,37 @@ mod tests {
 
     #[test]
     fn rule2_starting_nodes_never() {
-        let mut n = Node::from_spec(&NodeSpec::cloud("n", 0), Timestamp(0)).unwrap();
-        let v = evaluate(&n, &policy(), Timestamp(600 * MIN));
+        let mut n = Node::from_spec(&NodeSpec::cloud("n", 0), at(0)).unwrap();
+        let v = evaluate(&n, &policy(), at(600 * MIN));
         assert_eq!(codes(&v), vec![ReasonCode::StillStarting]);
         assert_eq!(v.message(), "node is still starting up (provisioning)");
-        n.transition(Initializing, Timestamp(1)).unwrap();
+        n.transition(Initializing, at(1)).unwrap();
         assert_eq!(
-            evaluate(&n, &policy(), Timestamp(600 * MIN)).primary,
+            evaluate(&n, &policy(), at(600 * MIN)).primary,
             Some(ReasonCode::StillStarting)
         );
     }
 
     #[test]
-    fn rule3_every_occupancy_reason_is_listed() {
+    fn rule3_every_occupancy_reason_is_listed_and_holds_are_named() {
         let mut n = cloud_at(Active);
-        n.add_container("c2", 512, Timestamp(0)).unwrap();
-        n.reserve("r", 10).unwrap();
+        n.insert_container("c2", 512, at(0));
+        n.add_claim(
+            crate::ids::ClaimId([1; 8]),
+            crate::node::Claim {
+                ram_mb: 10,
+                container_id: None,
+                created_at: at(0),
+                ttl_ms: OFF,
+            },
+            None,
+        )
+        .unwrap();
         n.place_hold("world-data:srv1", "stopped server").unwrap();
-        let v = evaluate(&n, &policy(), Timestamp(600 * MIN));
+        n.place_hold("dnd", "").unwrap();
+        n.cordon("disk-full", "disk 97% full".into(), false, at(0))
+            .unwrap();
+        let v = evaluate(&n, &policy(), at(600 * MIN));
         assert_eq!(
             codes(&v),
             vec![
@@ -464,23 +559,33 @@ mod tests {
         );
         assert_eq!(
             v.message(),
-            "node has 2 containers; node has 1 pending reservation; node has 1 hold"
+            "node has 2 containers; node has 1 pending reservation; \
+             node has 2 holds: dnd, world-data:srv1 (stopped server); \
+             cordoned: disk-full (disk 97% full)"
         );
         assert_eq!(v.retry_after, None, "occupancy is not a timer");
         assert_eq!(v.reason_mask(), 0b111000);
+        let j = serde_json::to_value(&v).unwrap();
+        assert_eq!(j["holds"][1]["name"], "world-data:srv1");
+        assert_eq!(j["holds"][1]["detail"], "stopped server");
+        assert_eq!(j["cordons"][0]["name"], "disk-full");
+        assert_eq!(
+            j["reasons"][2]["message"],
+            "node has 2 holds: dnd, world-data:srv1 (stopped server)"
+        );
     }
 
     #[test]
     fn rule4_ready_grace_counts_from_initialized_at() {
         let n = cloud_at(Ready);
-        let v = evaluate(&n, &policy(), Timestamp(5 * MIN));
+        let v = evaluate(&n, &policy(), at(5 * MIN));
         assert_eq!(codes(&v), vec![ReasonCode::ReadyTooYoung]);
         assert_eq!(v.retry_after, Some(Timestamp(30 * MIN)));
         assert_eq!(
             v.message(),
             "ready node too young (5m0s since ready, wait 25m0s more)"
         );
-        assert!(evaluate(&n, &policy(), Timestamp(30 * MIN)).allowed);
+        assert!(evaluate(&n, &policy(), at(30 * MIN)).allowed);
     }
 
     #[test]
@@ -488,27 +593,27 @@ mod tests {
         // A recovered node never saw cloud-init complete; its creation time stands in.
         let mut n = Node::from_spec(
             &NodeSpec::recovered("r", 0).provisioned_at(Timestamp(-25 * MIN)),
-            Timestamp(0),
+            at(0),
         )
         .unwrap();
-        n.complete_sync(Timestamp(-20 * MIN));
-        let v = evaluate(&n, &policy(), Timestamp(0));
+        n.complete_sync(at(-20 * MIN));
+        let v = evaluate(&n, &policy(), at(0));
         assert_eq!(codes(&v), vec![ReasonCode::ReadyTooYoung]);
         assert_eq!(v.retry_after, Some(Timestamp(5 * MIN)));
-        assert!(evaluate(&n, &policy(), Timestamp(5 * MIN)).allowed);
+        assert!(evaluate(&n, &policy(), at(5 * MIN)).allowed);
     }
 
     #[test]
     fn rule5_idle_grace_and_invalid_history() {
         let n = cloud_at(Idle);
-        let v = evaluate(&n, &policy(), Timestamp(29 * MIN));
+        let v = evaluate(&n, &policy(), at(29 * MIN));
         assert_eq!(codes(&v), vec![ReasonCode::IdleTooRecent]);
         assert_eq!(v.retry_after, Some(Timestamp(30 * MIN)));
-        assert!(evaluate(&n, &policy(), Timestamp(30 * MIN)).allowed);
+        assert!(evaluate(&n, &policy(), at(30 * MIN)).allowed);
 
         let mut bogus = cloud_at(Ready);
-        bogus.transition(Idle, Timestamp(0)).unwrap();
-        let v = evaluate(&bogus, &policy(), Timestamp(600 * MIN));
+        bogus.transition(Idle, at(0)).unwrap();
+        let v = evaluate(&bogus, &policy(), at(600 * MIN));
         assert_eq!(codes(&v), vec![ReasonCode::NoContainerHistory]);
         assert_eq!(
             v.message(),
@@ -517,18 +622,77 @@ mod tests {
     }
 
     #[test]
+    fn rule5_is_waived_for_a_node_emptied_by_an_evacuation() {
+        let mut n = cloud_at(Active);
+        n.cordon("consolidation:p1", "plan p1".into(), true, at(0))
+            .unwrap();
+        n.remove_container("c", at(MIN));
+        n.transition(Idle, at(MIN)).unwrap();
+        let v = evaluate(&n, &policy(), at(MIN));
+        assert!(v.allowed, "{}", v.message());
+        assert_eq!(v.idle_grace_waived_by.as_deref(), Some("consolidation:p1"));
+        assert_eq!(
+            v.message(),
+            "idle node may be decommissioned (idle grace waived: emptied by evacuate cordon consolidation:p1)"
+        );
+        // Without the cordon (the plan was abandoned) the grace applies again.
+        n.uncordon("consolidation:p1");
+        let v = evaluate(&n, &policy(), at(MIN));
+        assert_eq!(codes(&v), vec![ReasonCode::IdleTooRecent]);
+        assert_eq!(v.idle_grace_waived_by, None);
+    }
+
+    #[test]
+    fn graces_are_measured_on_the_monotonic_clock() {
+        // The wall clock was stepped back two hours while the container came and went, then
+        // forward again: five real minutes have passed, and that is what counts.
+        let mut n = cloud_at(Active);
+        let emptied = Moment {
+            wall: Timestamp(-120 * MIN),
+            mono: 0,
+        };
+        n.remove_container("c", emptied);
+        n.transition(Idle, emptied).unwrap();
+        let now = Moment {
+            wall: Timestamp(5 * MIN),
+            mono: 5 * MIN,
+        };
+        let v = evaluate(&n, &policy(), now);
+        assert_eq!(codes(&v), vec![ReasonCode::IdleTooRecent]);
+        assert_eq!(v.blockers[0].elapsed_ms, 5 * MIN as u64);
+        assert_eq!(
+            v.retry_after,
+            Some(Timestamp(30 * MIN)),
+            "retry-after is wall time"
+        );
+    }
+
+    #[test]
+    fn graces_that_are_off_never_block_and_timeouts_that_are_off_never_fire() {
+        let p = Policy {
+            ready_grace_ms: OFF,
+            sync_timeout_ms: OFF,
+            ..policy()
+        };
+        assert!(evaluate(&cloud_at(Ready), &p, at(0)).allowed);
+        let r = Node::from_spec(&NodeSpec::recovered("r", 0), at(0)).unwrap();
+        let v = evaluate(&r, &p, at(i64::MAX));
+        assert!(v.blocks_with(ReasonCode::ContainerSyncPending));
+    }
+
+    #[test]
     fn rule6_draining_and_unhealthy_pass_when_empty() {
         let mut n = cloud_at(Ready);
-        n.transition(Draining, Timestamp(0)).unwrap();
-        assert!(evaluate(&n, &policy(), Timestamp(0)).allowed);
+        n.state = Draining;
+        assert!(evaluate(&n, &policy(), at(0)).allowed);
         let mut u = cloud_at(Active);
-        u.transition(Unhealthy, Timestamp(0)).unwrap();
+        u.transition(Unhealthy, at(0)).unwrap();
         assert_eq!(
-            evaluate(&u, &policy(), Timestamp(0)).primary,
+            evaluate(&u, &policy(), at(0)).primary,
             Some(ReasonCode::HasContainers)
         );
-        u.remove_container("c", Timestamp(0));
-        let v = evaluate(&u, &policy(), Timestamp(0));
+        u.remove_container("c", at(0));
+        let v = evaluate(&u, &policy(), at(0));
         assert!(v.allowed, "{}", v.message());
         assert_eq!(v.primary, None);
         assert_eq!(v.message(), "unhealthy node may be decommissioned");
@@ -536,20 +700,20 @@ mod tests {
 
     #[test]
     fn rule7_sync_pending_then_post_sync_grace_then_timeout() {
-        let n = Node::from_spec(&NodeSpec::recovered("r", 0), Timestamp(0)).unwrap();
+        let n = Node::from_spec(&NodeSpec::recovered("r", 0), at(0)).unwrap();
         // Pending: never, even past ready grace; not a timer the caller can wait out exactly.
-        let v = evaluate(&n, &policy(), Timestamp(29 * MIN));
+        let v = evaluate(&n, &policy(), at(29 * MIN));
         assert!(v.blocks_with(ReasonCode::ContainerSyncPending));
         assert_eq!(v.retry_after, None);
         // The sync timeout (30 min) counts as completion at the deadline, then 10 min grace.
-        let v = evaluate(&n, &policy(), Timestamp(35 * MIN));
+        let v = evaluate(&n, &policy(), at(35 * MIN));
         assert_eq!(codes(&v), vec![ReasonCode::RecoveryGrace]);
         assert_eq!(v.retry_after, Some(Timestamp(40 * MIN)));
-        assert!(evaluate(&n, &policy(), Timestamp(40 * MIN)).allowed);
+        assert!(evaluate(&n, &policy(), at(40 * MIN)).allowed);
 
         let mut synced = n.clone();
-        synced.complete_sync(Timestamp(MIN));
-        let v = evaluate(&synced, &policy(), Timestamp(5 * MIN));
+        synced.complete_sync(at(MIN));
+        let v = evaluate(&synced, &policy(), at(5 * MIN));
         assert_eq!(
             codes(&v),
             vec![ReasonCode::ReadyTooYoung, ReasonCode::RecoveryGrace]
@@ -564,8 +728,8 @@ mod tests {
     #[test]
     fn rule8_decommissioned_says_so() {
         let mut n = cloud_at(Ready);
-        n.transition(Decommissioned, Timestamp(0)).unwrap();
-        let v = evaluate(&n, &policy(), Timestamp(0));
+        n.state = Decommissioned;
+        let v = evaluate(&n, &policy(), at(0));
         assert_eq!(codes(&v), vec![ReasonCode::AlreadyDecommissioned]);
         assert_eq!(v.message(), "node is already decommissioned");
     }
@@ -577,8 +741,27 @@ mod tests {
             ..Policy::default()
         };
         let n = cloud_at(Ready);
-        assert!(!evaluate(&n, &p, Timestamp(999)).allowed);
-        assert!(evaluate(&n, &p, Timestamp(1000)).allowed);
+        assert!(!evaluate(&n, &p, at(999)).allowed);
+        assert!(evaluate(&n, &p, at(1000)).allowed);
+    }
+
+    #[test]
+    fn extreme_clocks_do_not_panic() {
+        let n = cloud_at(Idle);
+        for now in [i64::MIN, -1, 0, i64::MAX] {
+            for wall in [i64::MIN, 0, i64::MAX] {
+                let v = evaluate(
+                    &n,
+                    &policy(),
+                    Moment {
+                        wall: Timestamp(wall),
+                        mono: now,
+                    },
+                );
+                let _ = v.message();
+                let _ = serde_json::to_string(&v).unwrap();
+            }
+        }
     }
 
     #[test]
@@ -587,16 +770,19 @@ mod tests {
         assert_eq!(human_duration(250), "250ms");
         assert_eq!(human_duration(61_000), "1m1s");
         assert_eq!(human_duration(3_600_000), "1h0m0s");
+        assert_eq!(human_duration(u64::MAX), "5124095576030h25m51s");
     }
 
     #[test]
     fn verdict_json_has_stable_keys() {
-        let v = evaluate(&cloud_at(Ready), &policy(), Timestamp(0));
+        let v = evaluate(&cloud_at(Ready), &policy(), at(0));
         let j = serde_json::to_value(&v).unwrap();
         assert_eq!(j["allowed"], false);
         assert_eq!(j["state"], "ready");
         assert_eq!(j["primary_code"], 106);
         assert_eq!(j["reasons"][0]["name"], "ready_too_young");
         assert_eq!(j["retry_after_ms"], 30 * MIN);
+        assert_eq!(j["holds"], serde_json::json!([]));
+        assert_eq!(j["idle_grace_waived_by"], serde_json::Value::Null);
     }
 }

@@ -135,3 +135,44 @@ fn versions_agree() {
     let runtime = unsafe { std::ffi::CStr::from_ptr(node_lifecycle::ffi::nl_version()) };
     assert_eq!(runtime.to_str().unwrap(), version);
 }
+
+/// The flat structures bindings read field by field (the Go package decodes them from bytes, on
+/// both of its backends) have one layout on every target: fixed-width fields, no pointers.
+#[test]
+fn flat_structures_have_a_fixed_layout() {
+    use node_lifecycle::ffi::*;
+    use std::mem::{offset_of, size_of};
+    assert_eq!(size_of::<nl_str_ref>(), 16);
+    assert_eq!(size_of::<nl_verdict>(), 40);
+    assert_eq!(
+        (
+            offset_of!(nl_verdict, state),
+            offset_of!(nl_verdict, reasons_mask),
+            offset_of!(nl_verdict, has_retry_after),
+            offset_of!(nl_verdict, retry_after_ms)
+        ),
+        (4, 16, 24, 32)
+    );
+    assert_eq!(size_of::<nl_node_verdict>(), 56);
+    assert_eq!(offset_of!(nl_node_verdict, verdict), 16);
+    assert_eq!(size_of::<nl_container_outcome>(), 16);
+    assert_eq!(size_of::<nl_state_snapshot>(), 176);
+    assert_eq!(offset_of!(nl_state_snapshot, hourly_cost_eur), 112);
+    assert_eq!(offset_of!(nl_state_snapshot, flags), 120);
+    assert_eq!(offset_of!(nl_state_snapshot, instance_type), 128);
+    assert_eq!(offset_of!(nl_state_snapshot, names_json), 160);
+    assert_eq!(size_of::<nl_audit_item>(), 328);
+    assert_eq!(offset_of!(nl_audit_item, flags), 36);
+    assert_eq!(offset_of!(nl_audit_item, ram_mb), 40);
+    assert_eq!(offset_of!(nl_audit_item, node_id), 56);
+    assert_eq!(offset_of!(nl_audit_item, related_node_id), 136);
+    assert_eq!(offset_of!(nl_audit_item, snapshot), 152);
+}
+
+#[test]
+fn the_library_says_which_source_it_was_built_from() {
+    let f = unsafe { std::ffi::CStr::from_ptr(node_lifecycle::ffi::nl_source_fingerprint()) };
+    let f = f.to_str().unwrap();
+    assert_eq!(f.len(), 64, "{f}");
+    assert!(f.bytes().all(|b| b.is_ascii_hexdigit()));
+}

@@ -2,73 +2,71 @@
 
 use node_lifecycle::*;
 use std::sync::Arc;
-use std::time::Duration;
 
-const MIN: Duration = Duration::from_secs(60);
-
-fn fleet() -> Fleet {
-    Fleet::with_manual_clock(FleetOptions::default(), Timestamp(0)).unwrap()
-}
-
-/// A cloud node that has been ready for an hour and is past every grace.
-fn ready_node(f: &Fleet, id: &str) {
-    f.register(NodeSpec::cloud(id, 8192)).unwrap();
-    f.transition(id, LifecycleState::Initializing, "cloud_init_started")
-        .unwrap();
-    f.transition(id, LifecycleState::Ready, "cloud_init_completed")
-        .unwrap();
-    f.advance_clock(60 * MIN).unwrap();
-}
+mod common;
+use common::{fleet, ready_node, MIN};
 
 fn assert_unchanged(f: &Fleet, before: &[NodeInfo], audit_before: u64) {
-    assert_eq!(f.nodes(), before);
-    assert_eq!(f.audit_stats().total_recorded, audit_before);
+    assert_eq!(f.nodes().unwrap(), before);
+    assert_eq!(f.audit_stats().unwrap().total_recorded, audit_before);
+}
+
+fn ticket(id: TicketId, node: &str) -> DecommissionTicket {
+    DecommissionTicket {
+        id,
+        node_id: node.into(),
+    }
 }
 
 #[test]
 fn bad_input_is_a_typed_error_and_changes_nothing() {
     let f = fleet();
     ready_node(&f, "n1");
-    let before = f.nodes();
-    let seq = f.audit_stats().total_recorded;
+    let before = f.nodes().unwrap();
+    let seq = f.audit_stats().unwrap().total_recorded;
 
     assert_eq!(
         f.transition("nope", LifecycleState::Ready, "x"),
         Err(Error::NodeNotFound("nope".into()))
     );
-    assert!(matches!(
+    assert_eq!(
         f.transition("n1", LifecycleState::Initializing, "x"),
         Err(Error::InvalidTransition {
+            node: "n1".into(),
             from: LifecycleState::Ready,
             to: LifecycleState::Initializing,
-            ..
         })
-    ));
+    );
     assert!(matches!(
         f.transition("n1", LifecycleState::Active, ""),
-        Err(Error::InvalidArgument(_))
+        Err(Error::InvalidArgument(m)) if m == "reason must not be empty"
     ));
     assert!(
-        matches!(f.begin_decommission("n1", ""), Err(Error::InvalidArgument(m)) if m.contains("decision_by"))
+        matches!(f.begin_decommission("n1", ""), Err(Error::InvalidArgument(m)) if m == "decision_by must not be empty")
     );
     assert_eq!(
-        f.register(NodeSpec::cloud("n1", 1)).unwrap_err(),
-        Error::NodeExists("n1".into())
+        f.register(NodeSpec::system("n1", 1)).unwrap_err(),
+        Error::NodeExists {
+            node: "n1".into(),
+            detail: "it is registered as a cloud node, not a system node".into()
+        }
     );
-    assert_eq!(f.complete_decommission(77), Err(Error::TicketInvalid(77)));
-    assert_eq!(
-        f.fail_decommission(77, "boom"),
-        Err(Error::TicketInvalid(77))
-    );
-    assert_eq!(
-        f.cancel_decommission(77, "x"),
-        Err(Error::TicketInvalid(77))
+    let bogus = ticket(TicketId([7; 16]), "n1");
+    for r in [
+        f.complete_decommission(&bogus),
+        f.fail_decommission(&bogus, b"boom"),
+        f.cancel_decommission(&bogus, "x").map(|_| ()),
+    ] {
+        assert!(
+            matches!(&r, Err(Error::TicketInvalid(m)) if m.contains("is not outstanding")),
+            "{r:?}"
+        );
+    }
+    assert!(
+        matches!(f.add_container("n1", "", 1), Err(Error::InvalidArgument(m)) if m == "container id must not be empty")
     );
     assert!(
-        matches!(f.add_container("n1", "", 1), Err(Error::InvalidArgument(m)) if m.contains("container id"))
-    );
-    assert!(
-        matches!(f.add_container("n1", "c", u64::MAX), Err(Error::InvalidArgument(m)) if m.contains("ram_mb"))
+        matches!(f.add_container("n1", "c", u64::MAX), Err(Error::InvalidArgument(m)) if m.contains("ram_mb ="))
     );
     assert_eq!(
         f.reserve("n1", "c", 8193),
@@ -79,8 +77,8 @@ fn bad_input_is_a_typed_error_and_changes_nothing() {
         })
     );
     assert!(matches!(
-        f.set_policy(Policy { unhealthy_threshold: 0, ..Policy::default() }),
-        Err(Error::InvalidArgument(m)) if m.contains("unhealthy_threshold")
+        f.set_policy(Policy { unhealthy_threshold: 1001, ..Policy::default() }),
+        Err(Error::InvalidSetting { field, .. }) if field == "unhealthy_threshold"
     ));
     assert!(
         matches!(f.register(NodeSpec::cloud("x".repeat(300), 1)), Err(Error::InvalidArgument(m)) if m.contains("300 bytes"))
@@ -98,8 +96,8 @@ fn bad_input_is_a_typed_error_and_changes_nothing() {
     let sys = Fleet::new(FleetOptions::default()).unwrap();
     assert_eq!(sys.advance_clock(MIN), Err(Error::NotManualClock));
     assert!(matches!(
-        Fleet::new(FleetOptions { audit_capacity: 0, ..Default::default() }),
-        Err(Error::InvalidArgument(m)) if m.contains("audit_capacity")
+        Fleet::new(FleetOptions { audit_capacity: 10_000_001, ..Default::default() }),
+        Err(Error::InvalidSetting { field, .. }) if field == "audit_capacity"
     ));
 }
 
@@ -110,13 +108,14 @@ fn unknown_node_decommission_is_a_failed_audit_entry() {
         f.begin_decommission("ghost", "manual"),
         Err(Error::NodeNotFound("ghost".into()))
     );
-    let e = f.audit_recent(1).pop().unwrap();
+    let e = f.audit_recent(1).unwrap().pop().unwrap();
     assert_eq!(
         (e.action, e.result),
         (AuditAction::NodeDecommission, AuditResult::Failed)
     );
     assert_eq!(e.reason_code, ReasonCode::NodeNotFound.code());
     assert_eq!(e.decision_by, "manual");
+    assert_eq!(e.error.as_deref(), Some("node \"ghost\" not found"));
 }
 
 #[test]
@@ -124,12 +123,22 @@ fn tickets_are_single_use_and_fail_keeps_the_node_draining() {
     let f = fleet();
     ready_node(&f, "n1");
     let t = f.begin_decommission("n1", "reactive_policy").unwrap();
-    // A second begin while one is in flight is rejected and audited.
+    assert_eq!(t.node_id, "n1");
+    // A second begin while one is in flight is rejected and audited; the ticket can be found.
     let err = f.begin_decommission("n1", "manual").unwrap_err();
     assert_eq!(err.code(), ReasonCode::DecommissionInProgress.code());
+    assert_eq!(f.ticket_for("n1").unwrap(), Some(t.clone()));
     // Placement cannot touch a draining node.
-    assert!(matches!(
+    assert_eq!(
         f.reserve("n1", "c", 1),
+        Err(Error::NotSchedulable {
+            node: "n1".into(),
+            state: LifecycleState::Draining,
+            cordons: vec![]
+        })
+    );
+    assert!(matches!(
+        f.claim("n1", 1, 0),
         Err(Error::NotSchedulable {
             state: LifecycleState::Draining,
             ..
@@ -147,47 +156,59 @@ fn tickets_are_single_use_and_fail_keeps_the_node_draining() {
         f.transition("n1", LifecycleState::Unhealthy, "x")
             .unwrap_err()
             .code(),
-        112
+        ReasonCode::DecommissionInProgress.code()
     );
-
     // Containers discovered on it must be dealt with by cancelling first.
     assert!(matches!(
         f.sync_containers("n1", &[("c".into(), 1)]),
         Err(Error::NotSchedulable { .. })
     ));
 
-    f.fail_decommission(t.id, "provider 503").unwrap();
+    f.fail_decommission(&t, b"provider 503").unwrap();
     assert_eq!(f.node("n1").unwrap().state, LifecycleState::Draining);
-    let e = f.audit_by_result(AuditResult::Failed, 1).pop().unwrap();
+    let e = f
+        .audit_by_result(AuditResult::Failed, 1)
+        .unwrap()
+        .pop()
+        .unwrap();
     assert_eq!(e.error.as_deref(), Some("provider 503"));
     assert_eq!(e.decision_by, "reactive_policy");
 
-    f.complete_decommission(t.id).unwrap();
-    assert_eq!(
-        f.complete_decommission(t.id),
-        Err(Error::TicketInvalid(t.id))
-    );
-    assert_eq!(
-        f.cancel_decommission(t.id, "x"),
-        Err(Error::TicketInvalid(t.id))
-    );
-    let outcomes: Vec<AuditResult> = f
+    f.complete_decommission(&t).unwrap();
+    assert!(matches!(
+        f.complete_decommission(&t),
+        Err(Error::TicketInvalid(m)) if m.contains("is not outstanding")
+    ));
+    assert!(matches!(
+        f.cancel_decommission(&t, "x"),
+        Err(Error::TicketInvalid(_))
+    ));
+    assert_eq!(f.ticket_for("n1").unwrap(), None);
+    let outcomes: Vec<(AuditResult, String)> = f
         .audit_by_action(AuditAction::NodeDecommission, 10)
+        .unwrap()
         .iter()
-        .map(|e| e.result)
+        .map(|e| (e.result, e.reason.clone()))
         .collect();
     assert_eq!(
         outcomes,
         vec![
-            AuditResult::Rejected,
-            AuditResult::Failed,
-            AuditResult::Success
+            (
+                AuditResult::Success,
+                "decommission_started: ready node may be decommissioned".to_string()
+            ),
+            (
+                AuditResult::Rejected,
+                "a decommission of this node is already in progress".to_string()
+            ),
+            (AuditResult::Failed, "provider deletion failed".to_string()),
+            (AuditResult::Success, "decommission_completed".to_string()),
         ]
     );
     // Only decommissioned nodes can be forgotten; their audit stays.
     f.forget("n1").unwrap();
     assert_eq!(f.node("n1"), Err(Error::NodeNotFound("n1".into())));
-    assert_eq!(f.audit_by_node("n1", 100).len(), 9);
+    assert_eq!(f.audit_by_node("n1", 100).unwrap().len(), 10);
 }
 
 #[test]
@@ -196,8 +217,7 @@ fn cancel_returns_to_the_state_before_draining() {
     ready_node(&f, "r");
     let t = f.begin_decommission("r", "manual").unwrap();
     assert_eq!(
-        f.cancel_decommission(t.id, "operator changed mind")
-            .unwrap(),
+        f.cancel_decommission(&t, "operator changed mind").unwrap(),
         LifecycleState::Ready
     );
 
@@ -207,10 +227,10 @@ fn cancel_returns_to_the_state_before_draining() {
     f.advance_clock(30 * MIN).unwrap();
     let t = f.begin_decommission("i", "manual").unwrap();
     assert_eq!(
-        f.cancel_decommission(t.id, "demand spike").unwrap(),
+        f.cancel_decommission(&t, "demand spike").unwrap(),
         LifecycleState::Idle
     );
-    let e = f.audit_by_node("i", 1).pop().unwrap();
+    let e = f.audit_by_node("i", 1).unwrap().pop().unwrap();
     assert_eq!(
         (e.from_state, e.to_state),
         (Some(LifecycleState::Draining), Some(LifecycleState::Idle))
@@ -224,7 +244,12 @@ fn cancel_returns_to_the_state_before_draining() {
 fn reservations_and_holds_block_and_release() {
     let f = fleet();
     ready_node(&f, "n1");
-    f.reserve("n1", "c1", 1024).unwrap();
+    assert!(f.reserve("n1", "c1", 1024).unwrap());
+    assert!(
+        !f.reserve("n1", "c1", 2048).unwrap(),
+        "re-reserving updates"
+    );
+    assert_eq!(f.node("n1").unwrap().reserved_ram_mb, 2048);
     assert_eq!(
         f.evaluate("n1").unwrap().primary,
         Some(ReasonCode::HasReservations)
@@ -239,7 +264,9 @@ fn reservations_and_holds_block_and_release() {
         (out.state, out.current_containers),
         (LifecycleState::Active, 1)
     );
-    assert_eq!(f.node("n1").unwrap().reserved_ram_mb, 0);
+    let n = f.node("n1").unwrap();
+    assert_eq!((n.reserved_ram_mb, n.allocated_ram_mb), (0, 2048));
+    assert!(n.claims.is_empty());
     f.remove_container("n1", "c1").unwrap();
     assert!(f
         .place_hold("n1", "world:srv-7", "stopped server data")
@@ -248,6 +275,13 @@ fn reservations_and_holds_block_and_release() {
     f.advance_clock(60 * MIN).unwrap();
     let err = f.begin_decommission("n1", "reactive_policy").unwrap_err();
     assert_eq!(err.code(), ReasonCode::HasHolds.code());
+    assert_eq!(
+        err.to_string(),
+        "node \"n1\" may not be decommissioned: node has 1 hold: world:srv-7 (again)"
+    );
+    let e = f.audit_recent(1).unwrap().pop().unwrap();
+    assert_eq!(e.reason, "node has 1 hold: world:srv-7 (again)");
+    assert_eq!(e.snapshot.unwrap().holds[0].name, "world:srv-7");
     assert!(f.release_hold("n1", "world:srv-7").unwrap());
     assert!(!f.release_hold("n1", "world:srv-7").unwrap());
     assert!(f.evaluate("n1").unwrap().allowed);
@@ -299,7 +333,7 @@ fn unhealthy_cleanup_keeps_its_state_until_completed() {
         f.report_health("n1", true).unwrap().state,
         LifecycleState::Unhealthy
     );
-    f.complete_decommission(t.id).unwrap();
+    f.complete_decommission(&t).unwrap();
     assert_eq!(f.node("n1").unwrap().state, LifecycleState::Decommissioned);
 }
 
@@ -317,7 +351,7 @@ fn provisioning_timeout_and_sync_timeout_fire_on_tick() {
     f.advance_clock(15 * MIN).unwrap();
     let r = f.tick().unwrap();
     assert_eq!(r.sync_timeouts, vec!["back".to_string()]);
-    let e = f.audit_by_node("back", 1).pop().unwrap();
+    let e = f.audit_by_node("back", 1).unwrap().pop().unwrap();
     assert_eq!(
         (e.action, e.reason.as_str()),
         (AuditAction::Recovery, "container_sync_timeout")
@@ -353,43 +387,65 @@ fn finish_restore_completes_every_pending_sync() {
 }
 
 #[test]
-fn direct_draining_must_pass_the_rules_and_is_audited() {
+fn draining_and_decommissioned_are_entered_only_through_the_protocol() {
     let f = fleet();
     ready_node(&f, "n1");
-    f.add_container("n1", "c", 1).unwrap();
-    let err = f
-        .transition("n1", LifecycleState::Draining, "disk_full")
-        .unwrap_err();
-    assert_eq!(err.code(), ReasonCode::HasContainers.code());
-    let e = f.audit_recent(1).pop().unwrap();
+    let seq = f.audit_stats().unwrap().total_recorded;
     assert_eq!(
-        (e.action, e.result),
-        (AuditAction::LifecycleTransition, AuditResult::Rejected)
+        f.transition("n1", LifecycleState::Draining, "disk_full"),
+        Err(Error::ProtocolOnly {
+            node: "n1".into(),
+            to: LifecycleState::Draining,
+            call: "begin_decommission",
+        })
     );
-    assert_eq!(f.node("n1").unwrap().state, LifecycleState::Active);
+    let err = f
+        .transition("n1", LifecycleState::Decommissioned, "x")
+        .unwrap_err();
+    assert_eq!(err.code(), 19);
+    assert!(err.to_string().contains("complete_decommission"), "{err}");
+    assert_eq!(f.node("n1").unwrap().state, LifecycleState::Ready);
+    assert_eq!(
+        f.audit_stats().unwrap().total_recorded,
+        seq,
+        "a refused plain transition is not an audit entry (it decides nothing)"
+    );
+    // Even from unhealthy, where the table has the edge.
+    f.transition("n1", LifecycleState::Unhealthy, "broken")
+        .unwrap();
+    assert!(matches!(
+        f.transition("n1", LifecycleState::Decommissioned, "x"),
+        Err(Error::ProtocolOnly { .. })
+    ));
 }
 
 #[test]
-fn exactly_one_of_concurrent_reserve_and_decommission_wins() {
+fn exactly_one_of_concurrent_claim_and_decommission_wins() {
     for round in 0..200 {
         let f = Arc::new(fleet());
         ready_node(&f, "n");
         let a = {
             let f = f.clone();
-            std::thread::spawn(move || f.reserve("n", "c", 10).is_ok())
+            std::thread::spawn(move || {
+                if round % 2 == 0 {
+                    f.reserve("n", "c", 10).is_ok()
+                } else {
+                    f.claim("n", 10, 0).is_ok()
+                }
+            })
         };
         let b = {
             let f = f.clone();
             std::thread::spawn(move || f.begin_decommission("n", "reactive_policy").is_ok())
         };
-        let (reserved, began) = (a.join().unwrap(), b.join().unwrap());
+        let (claimed, began) = (a.join().unwrap(), b.join().unwrap());
         assert!(
-            reserved ^ began,
-            "round {round}: reserved={reserved} began={began}"
+            claimed ^ began,
+            "round {round}: claimed={claimed} began={began}"
         );
         let n = f.node("n").unwrap();
         assert_eq!(n.state == LifecycleState::Draining, began);
-        assert_eq!(n.reservations.len() == 1, reserved);
+        assert_eq!(n.claims.len() == 1, claimed);
     }
 }
 
@@ -406,12 +462,22 @@ fn audit_cursor_reports_gaps_after_eviction() {
     for i in 0..5 {
         f.register(NodeSpec::cloud(format!("n{i}"), 0)).unwrap();
     }
-    let page = f.audit_since(0, 10);
+    let page = f.audit_since(0, 10).unwrap();
     assert_eq!(page.missed, 2);
     assert_eq!(
         page.entries.iter().map(|e| e.seq).collect::<Vec<_>>(),
         vec![3, 4, 5]
     );
-    let s = f.audit_stats();
+    let s = f.audit_stats().unwrap();
     assert_eq!((s.total_recorded, s.retained, s.evicted), (5, 3, 2));
+    // A registration is recorded as entering its first state, not as a transition to itself.
+    let e = &page.entries[0];
+    assert_eq!(
+        (e.action, e.from_state, e.to_state),
+        (
+            AuditAction::NodeProvision,
+            None,
+            Some(LifecycleState::Provisioning)
+        )
+    );
 }

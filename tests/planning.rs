@@ -6,7 +6,10 @@ use proptest::prelude::*;
 use std::time::Duration;
 
 const MIN: u64 = 60_000;
-const NOW: Timestamp = Timestamp(10_000 * MIN as i64);
+const NOW: Moment = Moment {
+    wall: Timestamp(10_000 * MIN as i64),
+    mono: 10_000 * MIN as i64,
+};
 
 fn node(id: &str, cost: f64, ram: u64, containers: &[(&str, u64, bool)]) -> PlanNode {
     PlanNode {
@@ -17,6 +20,7 @@ fn node(id: &str, cost: f64, ram: u64, containers: &[(&str, u64, bool)]) -> Plan
         } else {
             LifecycleState::Active
         },
+        cordoned: false,
         instance_type: "cx".into(),
         total_ram_mb: ram,
         reserved_ram_mb: 0,
@@ -39,7 +43,7 @@ fn input(nodes: Vec<PlanNode>) -> PlanInput {
     PlanInput {
         nodes,
         pending_placements: 0,
-        last_consolidation_at_ms: None,
+        last_consolidation_at: None,
     }
 }
 
@@ -113,7 +117,7 @@ fn pending_placements_and_cooldown_refuse_the_plan() {
     assert_eq!(p.refusal, Some(PlanRefusal::PendingPlacements));
     assert_eq!(p.refusal_detail, "2 placements are pending");
     i.pending_placements = 0;
-    i.last_consolidation_at_ms = Some(Timestamp(NOW.0 - 60 * MIN as i64));
+    i.last_consolidation_at = Some(Moment::at(Timestamp(NOW.wall.0 - 60 * MIN as i64)));
     let p = plan(&i);
     assert_eq!(p.refusal, Some(PlanRefusal::Cooldown));
     assert_eq!(
@@ -197,14 +201,14 @@ fn bad_policy_is_refused() {
         ..Default::default()
     };
     assert!(
-        matches!(plan_consolidation(&input(vec![]), &bad, NOW), Err(Error::InvalidArgument(m)) if m.contains("max_utilisation_after"))
+        matches!(plan_consolidation(&input(vec![]), &bad, NOW), Err(Error::InvalidSetting { field, .. }) if field == "max_utilisation_after")
     );
     let bad = ConsolidationPolicy {
         min_savings_eur_per_hour: f64::NAN,
         ..Default::default()
     };
     assert!(
-        matches!(plan_consolidation(&input(vec![]), &bad, NOW), Err(Error::InvalidArgument(m)) if m.contains("min_savings_eur_per_hour"))
+        matches!(plan_consolidation(&input(vec![]), &bad, NOW), Err(Error::InvalidSetting { field, .. }) if field == "min_savings_eur_per_hour")
     );
 }
 
@@ -236,8 +240,14 @@ fn fleet_plan_checks_safety_and_is_deterministic() {
     let req = ConsolidationRequest::default();
     let p = f.consolidation_plan(&req).unwrap();
     assert_eq!(kept_reason(&p, "dear"), KeepReason::FailsSafety);
-    assert_eq!(removed(&p), vec!["mid"]);
-    assert_eq!(p.moves[0].container_id, "mid-c");
+    // The node that must stay anyway takes the containers, so both others can go.
+    assert_eq!(removed(&p), vec!["mid", "cheap"]);
+    let moves: Vec<(&str, &str)> = p
+        .moves
+        .iter()
+        .map(|m| (m.container_id.as_str(), m.to_node.as_str()))
+        .collect();
+    assert_eq!(moves, vec![("mid-c", "dear"), ("cheap-c", "dear")]);
     let again = f.consolidation_plan(&req).unwrap();
     assert_eq!(
         serde_json::to_string(&p).unwrap(),
@@ -260,6 +270,7 @@ fn migration_is_atomic_and_audited() {
     assert_eq!(f.node("cheap").unwrap().containers.len(), 2);
     let e = f
         .audit_by_action(AuditAction::ContainerMigrate, 1)
+        .unwrap()
         .pop()
         .unwrap();
     assert_eq!(
@@ -272,20 +283,20 @@ fn migration_is_atomic_and_audited() {
     );
     assert_eq!(e.decision_by, "consolidation_policy");
     // Refusals change nothing.
-    let before = f.nodes();
+    let before = f.nodes().unwrap();
     assert!(
-        matches!(f.record_migration("nope", "mid", "cheap", "x"), Err(Error::InvalidArgument(m)) if m.contains("is not on node"))
+        matches!(f.record_migration("nope", "mid", "cheap", "x"), Err(Error::InvalidArgument(m)) if m.contains("does not run on node"))
     );
     assert!(
         matches!(f.record_migration("cheap-c", "cheap", "cheap", "x"), Err(Error::InvalidArgument(m)) if m.contains("two different nodes"))
     );
     f.register(NodeSpec::cloud("booting", 0)).unwrap();
-    let before_boot = f.nodes();
+    let before_boot = f.nodes().unwrap();
     assert!(matches!(
         f.record_migration("cheap-c", "cheap", "booting", "x"),
         Err(Error::NotSchedulable { .. })
     ));
-    assert_eq!(f.nodes(), before_boot);
+    assert_eq!(f.nodes().unwrap(), before_boot);
     assert_eq!(before.len() + 1, before_boot.len());
 }
 
@@ -294,7 +305,7 @@ fn projection_counts_capacity_coming_and_leaving() {
     let f = fleet_with_idle_nodes(); // three active nodes, 8192 MB each, 1024 MB used each
     f.register(NodeSpec::cloud("booting", 16384)).unwrap();
     f.reserve("cheap", "r", 1024).unwrap();
-    let p = f.projection();
+    let p = f.projection().unwrap();
     assert_eq!(p.now.nodes, 3);
     assert_eq!(
         (
@@ -311,7 +322,7 @@ fn projection_counts_capacity_coming_and_leaving() {
     );
     assert_eq!(
         p.coming_nodes[0].ready_deadline_ms,
-        Timestamp(3_600_000 + 15 * 60_000)
+        Some(Timestamp(3_600_000 + 15 * 60_000))
     );
     assert!((p.utilisation_now - 4096.0 / 24576.0).abs() < 1e-12);
     assert!((p.utilisation_projected - 4096.0 / 40960.0).abs() < 1e-12);
@@ -322,6 +333,45 @@ fn projection_counts_capacity_coming_and_leaving() {
     assert!(
         matches!(p.additional_nodes_needed(1, 0), Err(Error::InvalidArgument(m)) if m.contains("node_ram_mb"))
     );
+}
+
+#[test]
+fn containers_go_to_nodes_that_stay_rather_than_to_nodes_worth_removing() {
+    // b and c are expensive; a is cheap and big. Best fit alone would put b's container on c
+    // (least free RAM) and then remove the cheap node instead of c.
+    let p = plan_consolidation(
+        &input(vec![
+            node("a", 0.02, 16384, &[("a1", 4096, true)]),
+            node("b", 0.10, 8192, &[("b1", 1024, true)]),
+            node("c", 0.10, 8192, &[("c1", 1024, true)]),
+        ]),
+        &ConsolidationPolicy {
+            max_utilisation_after: 1.0,
+            ..Default::default()
+        },
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(removed(&p), vec!["b", "c"]);
+    assert!(p.moves.iter().all(|m| m.to_node == "a"));
+    assert!((p.savings_eur_per_hour - 0.20).abs() < 1e-12);
+}
+
+#[test]
+fn cordoned_nodes_may_be_removed_but_never_receive_containers() {
+    let mut cordoned = node("c", 0.30, 8192, &[("c1", 1024, true)]);
+    cordoned.cordoned = true;
+    let p = plan(&input(vec![
+        node("a", 0.05, 8192, &[("a1", 1024, true)]),
+        node("b", 0.10, 8192, &[]),
+        cordoned,
+    ]));
+    assert_eq!(removed(&p), vec!["c", "b"]);
+    assert_eq!(p.moves.len(), 1);
+    assert_eq!(p.moves[0].to_node, "a");
+    // The cordoned node's capacity was never schedulable: the utilisation counts only a and b.
+    assert!((p.utilisation_before - 1024.0 / 16384.0).abs() < 1e-12);
+    assert!((p.utilisation_after - 2048.0 / 8192.0).abs() < 1e-12);
 }
 
 // ----- property ------------------------------------------------------------------------------
@@ -335,8 +385,9 @@ fn arb_node(i: usize) -> impl Strategy<Value = PlanNode> {
         0u64..120,
         proptest::collection::vec((1u64..3000, any::<bool>()), 0..4),
         proptest::option::weighted(0.15, Just(ReasonCode::HasHolds)),
+        proptest::bool::weighted(0.2),
     )
-        .prop_map(move |(origin, ram, cost_cents, age_min, idle_min, cs, blocked)| {
+        .prop_map(move |(origin, ram, cost_cents, age_min, idle_min, cs, blocked, cordoned)| {
             // Keep the containers that fit on the node, in order.
             let mut used = 0;
             let mut containers = Vec::new();
@@ -350,6 +401,7 @@ fn arb_node(i: usize) -> impl Strategy<Value = PlanNode> {
                 id: format!("n{i}"),
                 origin,
                 state: if containers.is_empty() { LifecycleState::Idle } else { LifecycleState::Active },
+                cordoned,
                 instance_type: String::new(),
                 total_ram_mb: ram,
                 reserved_ram_mb: 0,
@@ -371,7 +423,7 @@ fn arb_input() -> impl Strategy<Value = PlanInput> {
 proptest! {
     #[test]
     fn plans_never_overfill_drop_or_remove_unsafe_nodes(i in arb_input()) {
-        let policy = ConsolidationPolicy { min_savings_eur_per_hour: 0.0, ..Default::default() };
+        let policy = ConsolidationPolicy { min_savings_eur_per_hour: f64::MIN_POSITIVE, ..Default::default() };
         let p = plan_consolidation(&i, &policy, NOW).unwrap();
         let by_id = |id: &str| i.nodes.iter().find(|n| n.id == id).unwrap();
         let removed: Vec<&str> = p.remove.iter().map(|r| r.node_id.as_str()).collect();
@@ -390,6 +442,7 @@ proptest! {
         for m in &p.moves {
             prop_assert!(removed.contains(&m.from_node.as_str()), "moves only leave removed nodes");
             prop_assert!(!removed.contains(&m.to_node.as_str()), "never onto a removed node");
+            prop_assert!(!by_id(&m.to_node).cordoned, "never onto a cordoned node");
         }
         // No target is overfilled.
         for n in &i.nodes {
@@ -400,8 +453,9 @@ proptest! {
         let savings: f64 = p.remove.iter().map(|r| r.hourly_cost_eur).sum();
         prop_assert_eq!(savings, p.savings_eur_per_hour);
         if !removed.is_empty() {
-            let workers = i.nodes.iter().filter(|n| n.origin != NodeOrigin::System).count();
-            prop_assert!((workers - removed.len()) as u64 >= policy.min_worker_nodes);
+            let schedulable = |n: &&PlanNode| n.origin != NodeOrigin::System && n.state.is_schedulable() && !n.cordoned;
+            let left = i.nodes.iter().filter(schedulable).filter(|n| !removed.contains(&n.id.as_str())).count();
+            prop_assert!(left as u64 >= policy.min_worker_nodes);
             prop_assert!(p.utilisation_after <= policy.max_utilisation_after + 1e-12);
         }
         let again = plan_consolidation(&i, &policy, NOW).unwrap();

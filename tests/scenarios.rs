@@ -12,6 +12,7 @@ fn fleet() -> Fleet {
 
 fn last_decommission_entry(f: &Fleet, node: &str) -> AuditEntry {
     f.audit_by_node(node, usize::MAX)
+        .unwrap()
         .into_iter()
         .rev()
         .find(|e| e.action == AuditAction::NodeDecommission)
@@ -64,7 +65,7 @@ fn scenario_1_new_node_active_idle_decommission() {
     f.advance_clock(MIN).unwrap();
     let ticket = f.begin_decommission("cloud-1", "reactive_policy").unwrap();
     assert_eq!(f.node("cloud-1").unwrap().state, LifecycleState::Draining);
-    f.complete_decommission(ticket.id).unwrap();
+    f.complete_decommission(&ticket).unwrap();
 
     let n = f.node("cloud-1").unwrap();
     assert_eq!(n.state, LifecycleState::Decommissioned);
@@ -83,9 +84,11 @@ fn scenario_1_new_node_active_idle_decommission() {
     assert_eq!(snap.state, LifecycleState::Draining);
     assert_eq!(snap.current_containers, 0);
     assert_eq!(snap.idle_for_ms, Some(30 * 60_000));
-    // The whole history is traceable: provision, 4 transitions, a rejection, draining, success.
+    // The whole history is traceable: provision, 4 transitions, a rejection, the decision and
+    // draining, success.
     let actions: Vec<(AuditAction, AuditResult)> = f
         .audit_by_node("cloud-1", 100)
+        .unwrap()
         .iter()
         .map(|e| (e.action, e.result))
         .collect();
@@ -100,8 +103,9 @@ fn scenario_1_new_node_active_idle_decommission() {
             (LifecycleTransition, Success), // -> active
             (LifecycleTransition, Success), // -> idle
             (NodeDecommission, Rejected),
+            (NodeDecommission, Success),    // decommission_started
             (LifecycleTransition, Success), // -> draining
-            (NodeDecommission, Success),
+            (NodeDecommission, Success),    // decommission_completed
             (LifecycleTransition, Success), // -> decommissioned
         ]
     );
@@ -190,5 +194,8 @@ fn scenario_4_system_nodes_are_protected() {
         assert_eq!(e.result, AuditResult::Rejected);
         assert!(e.reason.starts_with(msg), "{}", e.reason);
     }
-    assert_eq!(f.audit_stats().by_result[&AuditResult::Rejected], 3);
+    assert_eq!(
+        f.audit_stats().unwrap().by_result[&AuditResult::Rejected],
+        3
+    );
 }

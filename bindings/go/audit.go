@@ -1,67 +1,80 @@
 package lifecycle
 
-// #include "node_lifecycle.h"
-import "C"
-
 import (
 	"encoding/json"
-	"runtime"
+	"math"
 	"time"
-	"unsafe"
 )
 
+// AllEntries as a limit asks for every retained entry. A limit of 0 returns nothing.
+const AllEntries = math.MaxInt
+
 // StateSnapshot is a node's state at the moment of a decision, as recorded in the audit log.
+// Its JSON form uses the library's stable keys and units (durations in milliseconds), so a
+// snapshot stored elsewhere reads the same as one from the library.
 type StateSnapshot struct {
-	State                     State
-	Health                    Health
-	Origin                    Origin
-	CurrentContainers         int
-	PendingReservations       int
-	Holds                     int
-	AllocatedRAMMB            uint64
-	ReservedRAMMB             uint64
-	TotalRAMMB                uint64
-	TotalContainersEver       uint64
-	Age                       time.Duration
-	TimeInState               time.Duration
-	SinceInitialized          *time.Duration // nil if cloud-init never completed
-	IdleFor                   *time.Duration // nil if the node has containers or never had one
-	ContainerSyncPending      bool
+	State                State
+	Health               Health
+	Origin               Origin
+	CurrentContainers    int
+	PendingReservations  int
+	Holds                []Mark
+	Cordons              []SnapshotCordon
+	AllocatedRAMMB       int
+	ReservedRAMMB        int
+	TotalRAMMB           int
+	HourlyCost           float64 // EUR per hour
+	InstanceType         string
+	Labels               map[string]string
+	TotalContainersEver  uint64
+	Age                  time.Duration
+	TimeInState          time.Duration
+	SinceInitialized     *time.Duration // nil if cloud-init never completed
+	IdleFor              *time.Duration // nil if the node has containers or never had one
+	ContainerSyncPending bool
+	// EvacuatedBy names the evacuate cordon under which the node was emptied, while it is in
+	// place (the idle grace is waived).
+	EvacuatedBy               string
 	ConsecutiveHealthFailures int
 }
 
+// SnapshotCordon is a cordon as recorded in a snapshot.
+type SnapshotCordon struct {
+	Name     string `json:"name"`
+	Reason   string `json:"reason"`
+	Evacuate bool   `json:"evacuate"`
+}
+
 type snapshotJSON struct {
-	State                     State  `json:"state"`
-	Health                    Health `json:"health"`
-	Origin                    Origin `json:"origin"`
-	CurrentContainers         int    `json:"current_containers"`
-	PendingReservations       int    `json:"pending_reservations"`
-	Holds                     int    `json:"holds"`
-	AllocatedRAMMB            uint64 `json:"allocated_ram_mb"`
-	ReservedRAMMB             uint64 `json:"reserved_ram_mb"`
-	TotalRAMMB                uint64 `json:"total_ram_mb"`
-	TotalContainersEver       uint64 `json:"total_containers_ever"`
-	AgeMs                     int64  `json:"age_ms"`
-	TimeInStateMs             int64  `json:"time_in_state_ms"`
-	SinceInitializedMs        *int64 `json:"since_initialized_ms"`
-	IdleForMs                 *int64 `json:"idle_for_ms"`
-	ContainerSyncPending      bool   `json:"container_sync_pending"`
-	ConsecutiveHealthFailures int    `json:"consecutive_health_failures"`
+	State                     State             `json:"state"`
+	Health                    Health            `json:"health"`
+	Origin                    Origin            `json:"origin"`
+	CurrentContainers         int               `json:"current_containers"`
+	PendingReservations       int               `json:"pending_reservations"`
+	Holds                     []Mark            `json:"holds"`
+	Cordons                   []SnapshotCordon  `json:"cordons"`
+	AllocatedRAMMB            int               `json:"allocated_ram_mb"`
+	ReservedRAMMB             int               `json:"reserved_ram_mb"`
+	TotalRAMMB                int               `json:"total_ram_mb"`
+	HourlyCostEUR             float64           `json:"hourly_cost_eur"`
+	InstanceType              string            `json:"instance_type"`
+	Labels                    map[string]string `json:"labels"`
+	TotalContainersEver       uint64            `json:"total_containers_ever"`
+	AgeMs                     int64             `json:"age_ms"`
+	TimeInStateMs             int64             `json:"time_in_state_ms"`
+	SinceInitializedMs        *int64            `json:"since_initialized_ms"`
+	IdleForMs                 *int64            `json:"idle_for_ms"`
+	ContainerSyncPending      bool              `json:"container_sync_pending"`
+	EvacuatedBy               *string           `json:"evacuated_by"`
+	ConsecutiveHealthFailures int               `json:"consecutive_health_failures"`
 }
 
 func optDuration(ms *int64) *time.Duration {
 	if ms == nil {
 		return nil
 	}
-	d := time.Duration(*ms) * time.Millisecond
+	d := msDuration(uint64(max(*ms, 0)))
 	return &d
-}
-
-func optTime(ms *int64) time.Time {
-	if ms == nil {
-		return time.Time{}
-	}
-	return time.UnixMilli(*ms)
 }
 
 func durationMs(d *time.Duration) *int64 {
@@ -72,20 +85,62 @@ func durationMs(d *time.Duration) *int64 {
 	return &ms
 }
 
-// MarshalJSON writes the library's stable keys and units (durations in milliseconds), so a
-// snapshot stored elsewhere reads the same as one from the library.
+func optString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func fromOptString(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func optTime(ms *int64) time.Time {
+	if ms == nil {
+		return time.Time{}
+	}
+	return time.UnixMilli(*ms)
+}
+
+func timeMs(t time.Time) *int64 {
+	if t.IsZero() {
+		return nil
+	}
+	ms := t.UnixMilli()
+	return &ms
+}
+
+// MarshalJSON writes the library's keys and units.
 func (s StateSnapshot) MarshalJSON() ([]byte, error) {
-	return json.Marshal(snapshotJSON{
+	j := snapshotJSON{
 		State: s.State, Health: s.Health, Origin: s.Origin,
-		CurrentContainers: s.CurrentContainers, PendingReservations: s.PendingReservations, Holds: s.Holds,
+		CurrentContainers: s.CurrentContainers, PendingReservations: s.PendingReservations,
+		Holds: s.Holds, Cordons: s.Cordons,
 		AllocatedRAMMB: s.AllocatedRAMMB, ReservedRAMMB: s.ReservedRAMMB, TotalRAMMB: s.TotalRAMMB,
-		TotalContainersEver:  s.TotalContainersEver,
-		AgeMs:                s.Age.Milliseconds(),
-		TimeInStateMs:        s.TimeInState.Milliseconds(),
-		SinceInitializedMs:   durationMs(s.SinceInitialized),
-		IdleForMs:            durationMs(s.IdleFor),
-		ContainerSyncPending: s.ContainerSyncPending, ConsecutiveHealthFailures: s.ConsecutiveHealthFailures,
-	})
+		HourlyCostEUR: s.HourlyCost, InstanceType: s.InstanceType, Labels: s.Labels,
+		TotalContainersEver:       s.TotalContainersEver,
+		AgeMs:                     s.Age.Milliseconds(),
+		TimeInStateMs:             s.TimeInState.Milliseconds(),
+		SinceInitializedMs:        durationMs(s.SinceInitialized),
+		IdleForMs:                 durationMs(s.IdleFor),
+		ContainerSyncPending:      s.ContainerSyncPending,
+		EvacuatedBy:               optString(s.EvacuatedBy),
+		ConsecutiveHealthFailures: s.ConsecutiveHealthFailures,
+	}
+	if j.Holds == nil {
+		j.Holds = []Mark{}
+	}
+	if j.Cordons == nil {
+		j.Cordons = []SnapshotCordon{}
+	}
+	if j.Labels == nil {
+		j.Labels = map[string]string{}
+	}
+	return json.Marshal(j)
 }
 
 func (s *StateSnapshot) UnmarshalJSON(b []byte) error {
@@ -95,14 +150,18 @@ func (s *StateSnapshot) UnmarshalJSON(b []byte) error {
 	}
 	*s = StateSnapshot{
 		State: j.State, Health: j.Health, Origin: j.Origin,
-		CurrentContainers: j.CurrentContainers, PendingReservations: j.PendingReservations, Holds: j.Holds,
+		CurrentContainers: j.CurrentContainers, PendingReservations: j.PendingReservations,
+		Holds: j.Holds, Cordons: j.Cordons,
 		AllocatedRAMMB: j.AllocatedRAMMB, ReservedRAMMB: j.ReservedRAMMB, TotalRAMMB: j.TotalRAMMB,
-		TotalContainersEver:  j.TotalContainersEver,
-		Age:                  time.Duration(j.AgeMs) * time.Millisecond,
-		TimeInState:          time.Duration(j.TimeInStateMs) * time.Millisecond,
-		SinceInitialized:     optDuration(j.SinceInitializedMs),
-		IdleFor:              optDuration(j.IdleForMs),
-		ContainerSyncPending: j.ContainerSyncPending, ConsecutiveHealthFailures: j.ConsecutiveHealthFailures,
+		HourlyCost: j.HourlyCostEUR, InstanceType: j.InstanceType, Labels: j.Labels,
+		TotalContainersEver:       j.TotalContainersEver,
+		Age:                       msDuration(uint64(max(j.AgeMs, 0))),
+		TimeInState:               msDuration(uint64(max(j.TimeInStateMs, 0))),
+		SinceInitialized:          optDuration(j.SinceInitializedMs),
+		IdleFor:                   optDuration(j.IdleForMs),
+		ContainerSyncPending:      j.ContainerSyncPending,
+		EvacuatedBy:               fromOptString(j.EvacuatedBy),
+		ConsecutiveHealthFailures: j.ConsecutiveHealthFailures,
 	}
 	return nil
 }
@@ -117,7 +176,8 @@ type AuditEntry struct {
 	ContainerID string
 	// ReasonCode is the Reason of a rejection (or node_not_found failure); 0 otherwise.
 	ReasonCode Reason
-	// Reason is why: "cloud_init_completed" for a transition, the verdict's message for a rejection.
+	// Reason is why: "cloud_init_completed" for a transition, the verdict's message for a
+	// rejection, the cordon's reason for node_cordon.
 	Reason     string
 	DecisionBy string
 	Result     Result
@@ -125,23 +185,42 @@ type AuditEntry struct {
 	// FromState and ToState are set for lifecycle transitions.
 	FromState *State
 	ToState   *State
-	Snapshot  *StateSnapshot
+	// RelatedNodeID is the other node of a migration (its target) or of a rename (the old id).
+	RelatedNodeID string
+	// RAMMB and Age are set for an expired reservation or claim.
+	RAMMB    *int
+	Age      *time.Duration
+	Snapshot *StateSnapshot
 }
 
 type entryJSON struct {
-	Seq         uint64         `json:"seq"`
-	AtMs        int64          `json:"at_ms"`
-	Action      Action         `json:"action"`
-	NodeID      string         `json:"node_id"`
-	ContainerID *string        `json:"container_id"`
-	ReasonCode  uint32         `json:"reason_code"`
-	Reason      string         `json:"reason"`
-	DecisionBy  string         `json:"decision_by"`
-	Result      Result         `json:"result"`
-	Error       *string        `json:"error"`
-	FromState   *State         `json:"from_state"`
-	ToState     *State         `json:"to_state"`
-	Snapshot    *StateSnapshot `json:"snapshot"`
+	Seq           uint64         `json:"seq"`
+	AtMs          int64          `json:"at_ms"`
+	Action        Action         `json:"action"`
+	NodeID        string         `json:"node_id"`
+	ContainerID   *string        `json:"container_id"`
+	ReasonCode    uint32         `json:"reason_code"`
+	Reason        string         `json:"reason"`
+	DecisionBy    string         `json:"decision_by"`
+	Result        Result         `json:"result"`
+	Error         *string        `json:"error"`
+	FromState     *State         `json:"from_state"`
+	ToState       *State         `json:"to_state"`
+	RelatedNodeID *string        `json:"related_node_id"`
+	RAMMB         *int           `json:"ram_mb"`
+	AgeMs         *int64         `json:"age_ms"`
+	Snapshot      *StateSnapshot `json:"snapshot"`
+}
+
+// MarshalJSON writes the library's keys and units.
+func (e AuditEntry) MarshalJSON() ([]byte, error) {
+	return json.Marshal(entryJSON{
+		Seq: e.Seq, AtMs: e.Time.UnixMilli(), Action: e.Action, NodeID: e.NodeID,
+		ContainerID: optString(e.ContainerID), ReasonCode: uint32(e.ReasonCode), Reason: e.Reason,
+		DecisionBy: e.DecisionBy, Result: e.Result, Error: optString(e.Error),
+		FromState: e.FromState, ToState: e.ToState, RelatedNodeID: optString(e.RelatedNodeID),
+		RAMMB: e.RAMMB, AgeMs: durationMs(e.Age), Snapshot: e.Snapshot,
+	})
 }
 
 func (e *AuditEntry) UnmarshalJSON(b []byte) error {
@@ -151,14 +230,10 @@ func (e *AuditEntry) UnmarshalJSON(b []byte) error {
 	}
 	*e = AuditEntry{
 		Seq: j.Seq, Time: time.UnixMilli(j.AtMs), Action: j.Action, NodeID: j.NodeID,
-		ReasonCode: Reason(j.ReasonCode), Reason: j.Reason, DecisionBy: j.DecisionBy,
-		Result: j.Result, FromState: j.FromState, ToState: j.ToState, Snapshot: j.Snapshot,
-	}
-	if j.ContainerID != nil {
-		e.ContainerID = *j.ContainerID
-	}
-	if j.Error != nil {
-		e.Error = *j.Error
+		ContainerID: fromOptString(j.ContainerID), ReasonCode: Reason(j.ReasonCode), Reason: j.Reason,
+		DecisionBy: j.DecisionBy, Result: j.Result, Error: fromOptString(j.Error),
+		FromState: j.FromState, ToState: j.ToState, RelatedNodeID: fromOptString(j.RelatedNodeID),
+		RAMMB: j.RAMMB, Age: optDuration(j.AgeMs), Snapshot: j.Snapshot,
 	}
 	return nil
 }
@@ -185,7 +260,8 @@ type AuditStats struct {
 	LastEntry     *AuditEntry       `json:"last_entry"`
 }
 
-// AuditRecord is an entry for an action the caller performed (scale up or down, a migration).
+// AuditRecord is an entry for an action the caller performed (scale up or down, a migration
+// done outside RecordMigration).
 type AuditRecord struct {
 	Action      Action
 	Result      Result
@@ -193,92 +269,36 @@ type AuditRecord struct {
 	ContainerID string
 	Reason      string
 	DecisionBy  string
-	Error       string
+	// Error is any text (invalid UTF-8 is replaced, control characters escaped, length bounded).
+	Error string
 }
 
-const (
-	filterAll    = C.NL_AUDIT_FILTER_ALL
-	filterNode   = C.NL_AUDIT_FILTER_NODE
-	filterAction = C.NL_AUDIT_FILTER_ACTION
-	filterResult = C.NL_AUDIT_FILTER_RESULT
-)
+func auditLimit(limit int) (uint64, error) {
+	if limit < 0 {
+		return 0, invalidArgument("limit %d is negative (0 returns nothing, lifecycle.AllEntries returns everything)", limit)
+	}
+	return uint64(limit), nil
+}
 
-func (f *Fleet) auditQuery(filter C.uint32_t, text string, value uint32, limit int) ([]AuditEntry, error) {
-	h, err := f.handle()
+func (f *Fleet) auditList(q auditListQuery) (AuditPage, error) {
+	b, err := f.backend()
+	if err != nil {
+		return AuditPage{}, err
+	}
+	var page AuditPage
+	err = b.auditList(q, func(items, strs []byte, missed, next uint64) {
+		page = AuditPage{Entries: decodeAuditItems(items, strs), Missed: missed, NextCursor: next}
+	})
+	return page, err
+}
+
+func (f *Fleet) auditQuery(filter uint32, text string, value uint32, limit int) ([]AuditEntry, error) {
+	n, err := auditLimit(limit)
 	if err != nil {
 		return nil, err
 	}
-	if limit < 0 {
-		limit = 0
-	}
-	tp, tl := cstr(text)
-	var list *C.nl_audit_list
-	var cerr *C.nl_error
-	r := C.nl_fleet_audit_query_list(h, filter, tp, tl, C.uint32_t(value), C.size_t(limit), &list, &cerr)
-	runtime.KeepAlive(f)
-	runtime.KeepAlive(text)
-	if err := takeError(r, cerr); err != nil {
-		return nil, err
-	}
-	return takeAuditList(list), nil
-}
-
-// takeAuditList converts a flat nl_audit_list into Go entries (one copy of all strings, each
-// field a substring of it) and frees the list.
-func takeAuditList(list *C.nl_audit_list) []AuditEntry {
-	defer C.nl_audit_list_free(list)
-	var count, blobLen C.size_t
-	items := C.nl_audit_list_items(list, &count)
-	blob := C.nl_audit_list_strings(list, &blobLen)
-	out := make([]AuditEntry, int(count))
-	if count == 0 {
-		return out
-	}
-	strs := C.GoStringN((*C.char)(unsafe.Pointer(blob)), C.int(blobLen))
-	str := func(r C.nl_str_ref) string { return strs[r.offset : r.offset+r.len] }
-	optState := func(n C.uint32_t) *State {
-		if n == C.UINT32_MAX {
-			return nil
-		}
-		s := State(n)
-		return &s
-	}
-	// One allocation for every snapshot of the page.
-	snapshots := make([]StateSnapshot, int(count))
-	for i, it := range unsafe.Slice(items, int(count)) {
-		e := &out[i]
-		*e = AuditEntry{
-			Seq: uint64(it.seq), Time: time.UnixMilli(int64(it.at_ms)),
-			Action: Action(it.action), Result: Result(it.result), ReasonCode: Reason(it.reason_code),
-			NodeID: str(it.node_id), ContainerID: str(it.container_id), Reason: str(it.reason),
-			DecisionBy: str(it.decision_by), Error: str(it.error),
-			FromState: optState(it.from_state), ToState: optState(it.to_state),
-		}
-		if it.has_snapshot {
-			s := &it.snapshot
-			snap := &snapshots[i]
-			*snap = StateSnapshot{
-				State: State(s.state), Health: Health(s.health), Origin: Origin(s.origin),
-				CurrentContainers: int(s.current_containers), PendingReservations: int(s.pending_reservations),
-				Holds: int(s.holds), AllocatedRAMMB: uint64(s.allocated_ram_mb), ReservedRAMMB: uint64(s.reserved_ram_mb),
-				TotalRAMMB: uint64(s.total_ram_mb), TotalContainersEver: uint64(s.total_containers_ever),
-				Age:                       time.Duration(s.age_ms) * time.Millisecond,
-				TimeInState:               time.Duration(s.time_in_state_ms) * time.Millisecond,
-				ContainerSyncPending:      bool(s.container_sync_pending),
-				ConsecutiveHealthFailures: int(s.consecutive_health_failures),
-			}
-			if s.has_since_initialized {
-				d := time.Duration(s.since_initialized_ms) * time.Millisecond
-				snap.SinceInitialized = &d
-			}
-			if s.has_idle_for {
-				d := time.Duration(s.idle_for_ms) * time.Millisecond
-				snap.IdleFor = &d
-			}
-			e.Snapshot = snap
-		}
-	}
-	return out
+	page, err := f.auditList(auditListQuery{filter: filter, text: text, value: value, limit: n})
+	return page.Entries, err
 }
 
 // AuditRecent returns the newest n entries, oldest first. Never nil.
@@ -286,7 +306,8 @@ func (f *Fleet) AuditRecent(n int) ([]AuditEntry, error) {
 	return f.auditQuery(filterAll, "", 0, n)
 }
 
-// AuditByNode returns the newest limit entries about a node, oldest first. Never nil.
+// AuditByNode returns the newest limit entries about a node, oldest first. Never nil. A node
+// that was renamed is found by either id.
 func (f *Fleet) AuditByNode(nodeID string, limit int) ([]AuditEntry, error) {
 	return f.auditQuery(filterNode, nodeID, 0, limit)
 }
@@ -304,55 +325,112 @@ func (f *Fleet) AuditByResult(r Result, limit int) ([]AuditEntry, error) {
 // AuditSince returns up to limit entries after cursor (a sequence number; 0 for the start),
 // oldest first, with the size of the gap if the ring evicted entries this reader never saw.
 func (f *Fleet) AuditSince(cursor uint64, limit int) (AuditPage, error) {
-	h, err := f.handle()
+	n, err := auditLimit(limit)
 	if err != nil {
 		return AuditPage{}, err
 	}
-	if limit < 0 {
-		limit = 0
+	return f.auditList(auditListQuery{since: true, cursor: cursor, limit: n})
+}
+
+// AuditQuery selects a page of entries, newest first. At most one of Node, Action and Result
+// may be set (each query is answered from one index).
+type AuditQuery struct {
+	Node   string
+	Action *Action
+	Result *Result
+	// BeforeSeq: only entries with a smaller sequence number (the previous page's
+	// NextBeforeSeq); 0 for the newest.
+	BeforeSeq uint64
+	// AfterSeq: only entries with a larger sequence number.
+	AfterSeq uint64
+	// From and To bound the entries' time: From <= t < To (zero: unbounded).
+	From, To time.Time
+	// Limit: at most this many entries (0 returns none).
+	Limit int
+}
+
+// AuditNewestPage is a page of entries, newest first.
+type AuditNewestPage struct {
+	Entries []AuditEntry `json:"entries"`
+	// NextBeforeSeq, when non-zero, is the BeforeSeq of the next (older) page.
+	NextBeforeSeq uint64 `json:"next_before_seq"`
+}
+
+// AuditPage returns a page of entries, newest first, at a cost of O(log n + limit) whatever
+// the ring's size: what an operations API serves.
+func (f *Fleet) AuditPage(q AuditQuery) (AuditNewestPage, error) {
+	type filterJSON struct {
+		By    string `json:"by"`
+		Value any    `json:"value,omitempty"`
 	}
-	var list *C.nl_audit_list
-	var missed, next C.uint64_t
-	var cerr *C.nl_error
-	r := C.nl_fleet_audit_since_list(h, C.uint64_t(cursor), C.size_t(limit), &list, &missed, &next, &cerr)
-	runtime.KeepAlive(f)
-	if err := takeError(r, cerr); err != nil {
-		return AuditPage{}, err
+	set := 0
+	filter := filterJSON{By: "all"}
+	if q.Node != "" {
+		set++
+		filter = filterJSON{By: "node", Value: q.Node}
 	}
-	return AuditPage{Entries: takeAuditList(list), Missed: uint64(missed), NextCursor: uint64(next)}, nil
+	if q.Action != nil {
+		set++
+		filter = filterJSON{By: "action", Value: *q.Action}
+	}
+	if q.Result != nil {
+		set++
+		filter = filterJSON{By: "result", Value: *q.Result}
+	}
+	if set > 1 {
+		return AuditNewestPage{}, invalidArgument("AuditQuery: at most one of Node, Action and Result may be set")
+	}
+	limit, err := auditLimit(q.Limit)
+	if err != nil {
+		return AuditNewestPage{}, err
+	}
+	query := map[string]any{"filter": filter, "limit": limit}
+	if q.BeforeSeq != 0 {
+		query["before_seq"] = q.BeforeSeq
+	}
+	if q.AfterSeq != 0 {
+		query["after_seq"] = q.AfterSeq
+	}
+	if !q.From.IsZero() {
+		query["from_ms"] = q.From.UnixMilli()
+	}
+	if !q.To.IsZero() {
+		query["to_ms"] = q.To.UnixMilli()
+	}
+	var out struct {
+		Entries       []AuditEntry `json:"entries"`
+		NextBeforeSeq *uint64      `json:"next_before_seq"`
+	}
+	if err := f.do(op{"op": "audit_page", "query": query}, &out); err != nil {
+		return AuditNewestPage{}, err
+	}
+	page := AuditNewestPage{Entries: out.Entries}
+	if page.Entries == nil {
+		page.Entries = []AuditEntry{}
+	}
+	if out.NextBeforeSeq != nil {
+		page.NextBeforeSeq = *out.NextBeforeSeq
+	}
+	return page, nil
 }
 
 // AuditStats returns the ring's statistics.
 func (f *Fleet) AuditStats() (AuditStats, error) {
-	h, err := f.handle()
-	if err != nil {
-		return AuditStats{}, err
-	}
-	var b *C.nl_bytes
-	var cerr *C.nl_error
-	r := C.nl_fleet_audit_stats(h, &b, &cerr)
-	runtime.KeepAlive(f)
 	var s AuditStats
-	err = decodeJSON(r, b, cerr, &s)
+	err := f.do(op{"op": "audit_stats"}, &s)
 	return s, err
 }
 
 // RecordAudit records an entry for an action the caller performed; the node's state snapshot
 // is attached when the node is known. It returns the entry's sequence number.
 func (f *Fleet) RecordAudit(rec AuditRecord) (uint64, error) {
-	h, err := f.handle()
-	if err != nil {
-		return 0, err
+	var out struct {
+		Seq uint64 `json:"seq"`
 	}
-	np, nl := cstr(rec.NodeID)
-	cp, cl := cstr(rec.ContainerID)
-	rp, rl := cstr(rec.Reason)
-	bp, bl := cstr(rec.DecisionBy)
-	ep, el := cstr(rec.Error)
-	var seq C.uint64_t
-	var cerr *C.nl_error
-	r := C.nl_fleet_audit_record(h, C.uint32_t(rec.Action), C.uint32_t(rec.Result), np, nl, cp, cl, rp, rl, bp, bl, ep, el, &seq, &cerr)
-	runtime.KeepAlive(f)
-	runtime.KeepAlive(rec)
-	return uint64(seq), takeError(r, cerr)
+	err := f.do(op{
+		"op": "record_audit", "action": rec.Action, "result": rec.Result, "node": rec.NodeID,
+		"container": rec.ContainerID, "reason": rec.Reason, "decision_by": rec.DecisionBy,
+		"error": rec.Error,
+	}, &out)
+	return out.Seq, err
 }

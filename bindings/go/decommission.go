@@ -1,198 +1,141 @@
 package lifecycle
 
-// #include "node_lifecycle.h"
-import "C"
-
 import (
 	"context"
 	"fmt"
-	"math/bits"
 	"runtime"
-	"unsafe"
+	"time"
 )
 
-// Ticket proves that a node entered the two-phase decommission. Pass it to
-// CompleteDecommission, FailDecommission or CancelDecommission.
+// TicketID identifies a decommission: 16 random bytes, unique across fleets and restarts.
+type TicketID [16]byte
+
+func (id TicketID) String() string { return hexString(id[:]) }
+
+func (id TicketID) MarshalText() ([]byte, error) { return []byte(id.String()), nil }
+
+func (id *TicketID) UnmarshalText(b []byte) error { return parseHex(id[:], b, "ticket id") }
+
+// ParseTicketID is the inverse of TicketID.String.
+func ParseTicketID(s string) (TicketID, error) {
+	var id TicketID
+	err := id.UnmarshalText([]byte(s))
+	return id, err
+}
+
+// Ticket proves that a node entered the two-phase decommission. It is valid only for the
+// fleet that issued it and the node it names: any other pairing is ErrTicketInvalid. A caller
+// that lost it finds it again with TicketFor.
 type Ticket struct {
-	ID     uint64
-	NodeID string
+	ID     TicketID `json:"id"`
+	NodeID string   `json:"node_id"`
 }
 
 // Evaluate returns the safety verdict for a node now, without messages (see Explain).
 func (f *Fleet) Evaluate(nodeID string) (Verdict, error) {
-	h, err := f.handle()
+	b, err := f.backend()
 	if err != nil {
 		return Verdict{}, err
 	}
-	np, nl := cstr(nodeID)
-	var v C.nl_verdict
-	var cerr *C.nl_error
-	r := C.nl_fleet_evaluate(h, np, nl, &v, &cerr)
+	v, err := b.evaluate(nodeID)
 	runtime.KeepAlive(f)
-	runtime.KeepAlive(nodeID)
-	if err := takeError(r, cerr); err != nil {
+	if err != nil {
 		return Verdict{}, err
 	}
-	return verdictFromC(&v), nil
+	return v.verdict(), nil
 }
 
-// Explain returns the safety verdict with a human message for every reason.
+// Explain returns the safety verdict with a message for every reason and the names of the
+// node's holds and cordons.
 func (f *Fleet) Explain(nodeID string) (Verdict, error) {
-	h, err := f.handle()
-	if err != nil {
-		return Verdict{}, err
-	}
-	np, nl := cstr(nodeID)
-	var b *C.nl_bytes
-	var cerr *C.nl_error
-	r := C.nl_fleet_evaluate_json(h, np, nl, &b, &cerr)
-	runtime.KeepAlive(f)
-	runtime.KeepAlive(nodeID)
 	var v Verdict
-	err = decodeJSON(r, b, cerr, &v)
+	err := f.do(op{"op": "explain", "node": nodeID}, &v)
 	return v, err
 }
 
 // EvaluateAll returns every node's verdict, ordered by node id, in one call: a dry run of what
 // a policy may delete now and why not the rest. It crosses into the library once for the
-// whole fleet (no messages; see ExplainAll).
+// whole fleet and allocates a constant number of times (no messages; see ExplainAll).
 func (f *Fleet) EvaluateAll() ([]NodeVerdict, error) {
-	h, err := f.handle()
+	b, err := f.backend()
 	if err != nil {
 		return nil, err
 	}
-	var list *C.nl_verdict_list
-	var cerr *C.nl_error
-	r := C.nl_fleet_evaluate_all(h, &list, &cerr)
+	var out []NodeVerdict
+	err = b.evaluateAll(func(items, ids []byte) { out = decodeNodeVerdicts(items, ids) })
 	runtime.KeepAlive(f)
-	if err := takeError(r, cerr); err != nil {
-		return nil, err
-	}
-	defer C.nl_verdict_list_free(list)
-	var count, idsLen C.size_t
-	items := C.nl_verdict_list_items(list, &count)
-	ids := C.nl_verdict_list_ids(list, &idsLen)
-	out := make([]NodeVerdict, int(count))
-	if count == 0 {
-		return out, nil
-	}
-	itemSlice := unsafe.Slice(items, int(count))
-	// One copy of all ids; each NodeID is a substring of it.
-	allIDs := C.GoStringN((*C.char)(unsafe.Pointer(ids)), C.int(idsLen))
-	total := 0
-	for i := range itemSlice {
-		total += bits.OnesCount64(uint64(itemSlice[i].verdict.reasons_mask))
-	}
-	// One backing array for every node's Reasons: a fleet-wide call allocates a constant
-	// number of times, not once per blocked node.
-	reasons := make([]Reason, 0, total)
-	for i := range itemSlice {
-		it := &itemSlice[i]
-		out[i] = NodeVerdict{
-			NodeID:  allIDs[it.id.offset : it.id.offset+it.id.len],
-			Verdict: verdictFromCInto(&it.verdict, &reasons),
-		}
-	}
-	return out, nil
+	return out, err
 }
 
-// ExplainAll is EvaluateAll with a human message for every reason (one JSON document).
+// ExplainAll is EvaluateAll with messages and names for every node.
 func (f *Fleet) ExplainAll() ([]NodeVerdict, error) {
-	h, err := f.handle()
-	if err != nil {
-		return nil, err
-	}
-	var b *C.nl_bytes
-	var cerr *C.nl_error
-	r := C.nl_fleet_evaluate_all_json(h, &b, &cerr)
-	runtime.KeepAlive(f)
 	out := []NodeVerdict{}
-	err = decodeJSON(r, b, cerr, &out)
+	err := f.do(op{"op": "explain_all"}, &out)
 	return out, err
 }
 
 // BeginDecommission is phase 1: it evaluates the node and, if allowed, moves it to draining
 // under the same lock and returns a ticket. A refusal is recorded in the audit log and returned
-// as an *Error matching ErrRejected and its Reasons, with the Verdict attached. decisionBy
-// names the caller ("reactive_policy", "consolidation_policy", "manual", ...), required.
+// as an *Error matching ErrRejected and its Reasons, with the Verdict (messages included)
+// attached. decisionBy names the caller ("reactive_policy", "consolidation_policy",
+// "manual", ...), required. A node with a ticket already is ReasonDecommissionInProgress: find
+// the ticket with TicketFor.
 func (f *Fleet) BeginDecommission(nodeID, decisionBy string) (Ticket, error) {
-	h, err := f.handle()
-	if err != nil {
-		return Ticket{}, err
-	}
-	np, nl := cstr(nodeID)
-	bp, bl := cstr(decisionBy)
-	var ticket C.uint64_t
-	var cerr *C.nl_error
-	r := C.nl_fleet_begin_decommission(h, np, nl, bp, bl, &ticket, &cerr)
-	runtime.KeepAlive(f)
-	runtime.KeepAlive(nodeID)
-	runtime.KeepAlive(decisionBy)
-	if err := takeError(r, cerr); err != nil {
-		return Ticket{}, err
-	}
-	return Ticket{ID: uint64(ticket), NodeID: nodeID}, nil
+	var t Ticket
+	err := f.do(op{"op": "begin_decommission", "node": nodeID, "decision_by": decisionBy}, &t)
+	return t, err
 }
 
 // CompleteDecommission is phase 3 after the VM was deleted: the node becomes decommissioned
 // and a success entry is recorded. The ticket is used up.
 func (f *Fleet) CompleteDecommission(t Ticket) error {
-	h, err := f.handle()
-	if err != nil {
-		return err
-	}
-	var cerr *C.nl_error
-	r := C.nl_fleet_complete_decommission(h, C.uint64_t(t.ID), &cerr)
-	runtime.KeepAlive(f)
-	return takeError(r, cerr)
+	return f.do(op{"op": "complete_decommission", "ticket": t}, nil)
 }
 
-// FailDecommission records that deleting the VM failed. The node stays draining and the
-// ticket stays valid: complete, fail again or cancel later.
+// FailDecommission records that deleting the VM failed, with the provider's error text (any
+// text is recorded: invalid UTF-8 replaced, control characters escaped, the length bounded).
+// The node stays draining and the ticket stays valid: complete, fail again or cancel later.
 func (f *Fleet) FailDecommission(t Ticket, cause error) error {
-	h, err := f.handle()
-	if err != nil {
-		return err
-	}
-	msg := "unknown error"
-	if cause != nil {
-		msg = cause.Error()
-	}
-	ep, el := cstr(msg)
-	var cerr *C.nl_error
-	r := C.nl_fleet_fail_decommission(h, C.uint64_t(t.ID), ep, el, &cerr)
-	runtime.KeepAlive(f)
-	runtime.KeepAlive(msg)
-	return takeError(r, cerr)
+	return f.do(op{"op": "fail_decommission", "ticket": t, "error": errorText(cause)}, nil)
 }
 
-// CancelDecommission abandons a decommission: the node returns to ready or idle (the state it
-// had before draining). The ticket is used up.
+// CancelDecommission abandons a decommission: the node returns to the state it had before
+// draining (ready or idle). The ticket is used up.
 func (f *Fleet) CancelDecommission(t Ticket, reason string) (State, error) {
-	h, err := f.handle()
-	if err != nil {
-		return 0, err
+	var out struct {
+		State State `json:"state"`
 	}
-	rp, rl := cstr(reason)
-	var state C.uint32_t
-	var cerr *C.nl_error
-	r := C.nl_fleet_cancel_decommission(h, C.uint64_t(t.ID), rp, rl, &state, &cerr)
-	runtime.KeepAlive(f)
-	runtime.KeepAlive(reason)
-	return State(state), takeError(r, cerr)
+	err := f.do(op{"op": "cancel_decommission", "ticket": t, "reason": reason}, &out)
+	return out.State, err
+}
+
+// TicketFor returns a node's outstanding ticket, for a caller that lost it (a crash, a failed
+// delete, a client that disconnected). ok is false when there is none.
+func (f *Fleet) TicketFor(nodeID string) (t Ticket, ok bool, err error) {
+	var out *Ticket
+	if err := f.do(op{"op": "ticket_for", "node": nodeID}, &out); err != nil || out == nil {
+		return Ticket{}, false, err
+	}
+	return *out, true, nil
 }
 
 // DeleteFunc deletes a node's VM at the cloud provider.
 type DeleteFunc func(ctx context.Context, nodeID string) error
 
 // Decommission runs the whole protocol in one call: BeginDecommission, then deleteVM, then
-// CompleteDecommission on success or FailDecommission on error (the node then stays draining
-// and a later Decommission call is rejected until the ticket is resolved: retry with
-// CompleteDecommission/CancelDecommission on the returned ticket). A rejection is returned
-// without calling deleteVM. A panic in deleteVM is recorded as a failure and re-raised.
+// CompleteDecommission on success or FailDecommission on error.
+//
+// A context that is already done changes nothing and calls nothing (its error is returned). A
+// rejection is returned without calling deleteVM. When deleteVM fails (or panics: the panic is
+// recorded as a failure and re-raised), the node stays draining and the returned ticket stays
+// valid: retry the delete and call CompleteDecommission, or CancelDecommission; a caller that
+// lost the ticket finds it with TicketFor.
 func (f *Fleet) Decommission(ctx context.Context, nodeID, decisionBy string, deleteVM DeleteFunc) (Ticket, error) {
 	if deleteVM == nil {
 		return Ticket{}, &Error{Code: CodeNullArgument, Message: "deleteVM must not be nil"}
+	}
+	if err := ctx.Err(); err != nil {
+		return Ticket{}, fmt.Errorf("lifecycle: decommission of %s not started: %w", nodeID, err)
 	}
 	t, err := f.BeginDecommission(nodeID, decisionBy)
 	if err != nil {
@@ -209,9 +152,17 @@ func (f *Fleet) Decommission(ctx context.Context, nodeID, decisionBy string, del
 	}()
 	if deleteErr != nil {
 		if err := f.FailDecommission(t, deleteErr); err != nil {
-			return t, fmt.Errorf("deleting %s: %w (and recording the failure: %v)", nodeID, deleteErr, err)
+			return t, fmt.Errorf("lifecycle: deleting %s: %w (and recording the failure: %v)", nodeID, deleteErr, err)
 		}
-		return t, fmt.Errorf("deleting %s: %w", nodeID, deleteErr)
+		return t, fmt.Errorf("lifecycle: deleting %s: %w", nodeID, deleteErr)
 	}
 	return t, f.CompleteDecommission(t)
+}
+
+// TicketInfo is an outstanding decommission as a node view shows it.
+type TicketInfo struct {
+	Ticket        Ticket
+	DecisionBy    string
+	IssuedAt      time.Time
+	PreDrainState State
 }

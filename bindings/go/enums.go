@@ -1,48 +1,40 @@
 package lifecycle
 
-// #include "node_lifecycle.h"
-import "C"
-
 import "fmt"
 
-// State is a node's lifecycle state. The numbers are those of the C header's nl_state.
+// The numbers below are the C header's (include/node_lifecycle.h). They are spelled out here,
+// not taken from cgo, so that the package builds without cgo too (the WebAssembly backend);
+// TestEnumsMatchHeader checks every one against the header.
+
+// State is a node's lifecycle state.
 type State uint32
 
 const (
-	StateProvisioning   State = C.NL_STATE_PROVISIONING
-	StateInitializing   State = C.NL_STATE_INITIALIZING
-	StateReady          State = C.NL_STATE_READY
-	StateActive         State = C.NL_STATE_ACTIVE
-	StateIdle           State = C.NL_STATE_IDLE
-	StateDraining       State = C.NL_STATE_DRAINING
-	StateDecommissioned State = C.NL_STATE_DECOMMISSIONED
-	StateUnhealthy      State = C.NL_STATE_UNHEALTHY
+	StateProvisioning   State = 0
+	StateInitializing   State = 1
+	StateReady          State = 2
+	StateActive         State = 3
+	StateIdle           State = 4
+	StateDraining       State = 5
+	StateDecommissioned State = 6
+	StateUnhealthy      State = 7
 )
 
-var stateNames = [...]string{"provisioning", "initializing", "ready", "active", "idle", "draining", "decommissioned", "unhealthy"}
+var stateNames = []string{"provisioning", "initializing", "ready", "active", "idle", "draining", "decommissioned", "unhealthy"}
 
-func (s State) String() string {
-	if int(s) < len(stateNames) {
-		return stateNames[s]
-	}
-	return fmt.Sprintf("State(%d)", uint32(s))
-}
+func (s State) String() string { return enumName(stateNames, uint32(s), "State") }
 
 // ParseState is the inverse of State.String.
 func ParseState(name string) (State, error) {
-	for i, n := range stateNames {
-		if n == name {
-			return State(i), nil
-		}
-	}
-	return 0, fmt.Errorf("lifecycle: unknown state %q", name)
+	v, err := parseEnum(stateNames, name, "state")
+	return State(v), err
 }
 
-func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+func (s State) MarshalText() ([]byte, error) { return marshalEnum(stateNames, uint32(s), "state") }
 
 func (s *State) UnmarshalText(b []byte) error {
-	v, err := ParseState(string(b))
-	*s = v
+	v, err := parseEnum(stateNames, string(b), "state")
+	*s = State(v)
 	return err
 }
 
@@ -50,65 +42,48 @@ func (s *State) UnmarshalText(b []byte) error {
 type Health uint32
 
 const (
-	HealthUnknown   Health = C.NL_HEALTH_UNKNOWN
-	HealthHealthy   Health = C.NL_HEALTH_HEALTHY
-	HealthUnhealthy Health = C.NL_HEALTH_UNHEALTHY
+	HealthUnknown   Health = 0
+	HealthHealthy   Health = 1
+	HealthUnhealthy Health = 2
 )
 
-var healthNames = [...]string{"unknown", "healthy", "unhealthy"}
+var healthNames = []string{"unknown", "healthy", "unhealthy"}
 
-func (h Health) String() string {
-	if int(h) < len(healthNames) {
-		return healthNames[h]
-	}
-	return fmt.Sprintf("Health(%d)", uint32(h))
-}
+func (h Health) String() string { return enumName(healthNames, uint32(h), "Health") }
 
-func (h Health) MarshalText() ([]byte, error) { return []byte(h.String()), nil }
+func (h Health) MarshalText() ([]byte, error) { return marshalEnum(healthNames, uint32(h), "health") }
 
 func (h *Health) UnmarshalText(b []byte) error {
-	for i, n := range healthNames {
-		if n == string(b) {
-			*h = Health(i)
-			return nil
-		}
-	}
-	return fmt.Errorf("lifecycle: unknown health %q", b)
+	v, err := parseEnum(healthNames, string(b), "health")
+	*h = Health(v)
+	return err
 }
 
 // Origin is how a node came to be known; it decides the starting state and protection.
 type Origin uint32
 
 const (
-	// OriginCloud: provisioned by the conductor; starts provisioning.
-	OriginCloud Origin = C.NL_ORIGIN_CLOUD
+	// OriginCloud: provisioned by the conductor; starts provisioning (or ready when booted
+	// from a prepared image, NodeSpec.BootedFromImage).
+	OriginCloud Origin = 0
 	// OriginSystem: local, proxy or control-plane node; starts active, never decommissioned.
-	OriginSystem Origin = C.NL_ORIGIN_SYSTEM
+	OriginSystem Origin = 1
 	// OriginDedicated: a dedicated machine; never decommissioned by policy.
-	OriginDedicated Origin = C.NL_ORIGIN_DEDICATED
+	OriginDedicated Origin = 2
 	// OriginRecovered: a cloud node found after a restart; starts ready with container sync pending.
-	OriginRecovered Origin = C.NL_ORIGIN_RECOVERED
+	OriginRecovered Origin = 3
 )
 
-var originNames = [...]string{"cloud", "system", "dedicated", "recovered"}
+var originNames = []string{"cloud", "system", "dedicated", "recovered"}
 
-func (o Origin) String() string {
-	if int(o) < len(originNames) {
-		return originNames[o]
-	}
-	return fmt.Sprintf("Origin(%d)", uint32(o))
-}
+func (o Origin) String() string { return enumName(originNames, uint32(o), "Origin") }
 
-func (o Origin) MarshalText() ([]byte, error) { return []byte(o.String()), nil }
+func (o Origin) MarshalText() ([]byte, error) { return marshalEnum(originNames, uint32(o), "origin") }
 
 func (o *Origin) UnmarshalText(b []byte) error {
-	for i, n := range originNames {
-		if n == string(b) {
-			*o = Origin(i)
-			return nil
-		}
-	}
-	return fmt.Errorf("lifecycle: unknown origin %q", b)
+	v, err := parseEnum(originNames, string(b), "origin")
+	*o = Origin(v)
+	return err
 }
 
 // Reason is why a node may not be decommissioned. The numbers are shared with Rust and C and
@@ -118,23 +93,23 @@ func (o *Origin) UnmarshalText(b []byte) error {
 type Reason uint32
 
 const (
-	ReasonSystemNode             Reason = C.NL_REASON_SYSTEM_NODE
-	ReasonDedicatedNode          Reason = C.NL_REASON_DEDICATED_NODE
-	ReasonStillStarting          Reason = C.NL_REASON_STILL_STARTING
-	ReasonHasContainers          Reason = C.NL_REASON_HAS_CONTAINERS
-	ReasonHasReservations        Reason = C.NL_REASON_HAS_RESERVATIONS
-	ReasonHasHolds               Reason = C.NL_REASON_HAS_HOLDS
-	ReasonReadyTooYoung          Reason = C.NL_REASON_READY_TOO_YOUNG
-	ReasonIdleTooRecent          Reason = C.NL_REASON_IDLE_TOO_RECENT
-	ReasonNoContainerHistory     Reason = C.NL_REASON_NO_CONTAINER_HISTORY
-	ReasonContainerSyncPending   Reason = C.NL_REASON_CONTAINER_SYNC_PENDING
-	ReasonRecoveryGrace          Reason = C.NL_REASON_RECOVERY_GRACE
-	ReasonAlreadyDecommissioned  Reason = C.NL_REASON_ALREADY_DECOMMISSIONED
-	ReasonDecommissionInProgress Reason = C.NL_REASON_DECOMMISSION_IN_PROGRESS
-	ReasonNodeNotFound           Reason = C.NL_REASON_NODE_NOT_FOUND
+	ReasonSystemNode             Reason = 100
+	ReasonDedicatedNode          Reason = 101
+	ReasonStillStarting          Reason = 102
+	ReasonHasContainers          Reason = 103
+	ReasonHasReservations        Reason = 104
+	ReasonHasHolds               Reason = 105
+	ReasonReadyTooYoung          Reason = 106
+	ReasonIdleTooRecent          Reason = 107
+	ReasonNoContainerHistory     Reason = 108
+	ReasonContainerSyncPending   Reason = 109
+	ReasonRecoveryGrace          Reason = 110
+	ReasonAlreadyDecommissioned  Reason = 111
+	ReasonDecommissionInProgress Reason = 112
+	ReasonNodeNotFound           Reason = 113
 )
 
-var reasonNames = [...]string{
+var reasonNames = []string{
 	"system_node", "dedicated_node", "still_starting", "has_containers", "has_reservations",
 	"has_holds", "ready_too_young", "idle_too_recent", "no_container_history",
 	"container_sync_pending", "recovery_grace", "already_decommissioned",
@@ -156,66 +131,114 @@ func (r Reason) IsTimer() bool {
 	return r == ReasonReadyTooYoung || r == ReasonIdleTooRecent || r == ReasonRecoveryGrace
 }
 
+func (r Reason) MarshalText() ([]byte, error) {
+	if r >= 100 && int(r-100) < len(reasonNames) {
+		return []byte(reasonNames[r-100]), nil
+	}
+	return nil, &Error{Code: CodeUnknownEnum, Message: fmt.Sprintf("no reason has the code %d", uint32(r))}
+}
+
+func (r *Reason) UnmarshalText(b []byte) error {
+	v, err := parseEnum(reasonNames, string(b), "reason")
+	*r = Reason(v + 100)
+	if err != nil {
+		*r = 0
+	}
+	return err
+}
+
 // Action is the kind of an audit entry.
 type Action uint32
 
 const (
-	ActionNodeDecommission    Action = C.NL_AUDIT_ACTION_NODE_DECOMMISSION
-	ActionNodeProvision       Action = C.NL_AUDIT_ACTION_NODE_PROVISION
-	ActionContainerMigrate    Action = C.NL_AUDIT_ACTION_CONTAINER_MIGRATE
-	ActionScaleUp             Action = C.NL_AUDIT_ACTION_SCALE_UP
-	ActionScaleDown           Action = C.NL_AUDIT_ACTION_SCALE_DOWN
-	ActionLifecycleTransition Action = C.NL_AUDIT_ACTION_LIFECYCLE_TRANSITION
-	ActionRecovery            Action = C.NL_AUDIT_ACTION_RECOVERY
+	ActionNodeDecommission    Action = 0
+	ActionNodeProvision       Action = 1
+	ActionContainerMigrate    Action = 2
+	ActionScaleUp             Action = 3
+	ActionScaleDown           Action = 4
+	ActionLifecycleTransition Action = 5
+	ActionRecovery            Action = 6
+	ActionNodeCordon          Action = 7
+	ActionNodeUncordon        Action = 8
+	ActionNodeRenamed         Action = 9
+	ActionNodeUpdate          Action = 10
+	ActionReservationExpired  Action = 11
 )
 
-var actionNames = [...]string{"node_decommission", "node_provision", "container_migrate", "scale_up", "scale_down", "lifecycle_transition", "recovery"}
-
-func (a Action) String() string {
-	if int(a) < len(actionNames) {
-		return actionNames[a]
-	}
-	return fmt.Sprintf("Action(%d)", uint32(a))
+var actionNames = []string{
+	"node_decommission", "node_provision", "container_migrate", "scale_up", "scale_down",
+	"lifecycle_transition", "recovery", "node_cordon", "node_uncordon", "node_renamed",
+	"node_update", "reservation_expired",
 }
 
-func (a Action) MarshalText() ([]byte, error) { return []byte(a.String()), nil }
+func (a Action) String() string { return enumName(actionNames, uint32(a), "Action") }
+
+// ParseAction is the inverse of Action.String.
+func ParseAction(name string) (Action, error) {
+	v, err := parseEnum(actionNames, name, "audit action")
+	return Action(v), err
+}
+
+func (a Action) MarshalText() ([]byte, error) {
+	return marshalEnum(actionNames, uint32(a), "audit action")
+}
 
 func (a *Action) UnmarshalText(b []byte) error {
-	for i, n := range actionNames {
-		if n == string(b) {
-			*a = Action(i)
-			return nil
-		}
-	}
-	return fmt.Errorf("lifecycle: unknown audit action %q", b)
+	v, err := ParseAction(string(b))
+	*a = v
+	return err
 }
 
 // Result is the outcome recorded in an audit entry.
 type Result uint32
 
 const (
-	ResultSuccess  Result = C.NL_AUDIT_RESULT_SUCCESS
-	ResultRejected Result = C.NL_AUDIT_RESULT_REJECTED
-	ResultFailed   Result = C.NL_AUDIT_RESULT_FAILED
+	ResultSuccess  Result = 0
+	ResultRejected Result = 1
+	ResultFailed   Result = 2
 )
 
-var resultNames = [...]string{"success", "rejected", "failed"}
+var resultNames = []string{"success", "rejected", "failed"}
 
-func (r Result) String() string {
-	if int(r) < len(resultNames) {
-		return resultNames[r]
-	}
-	return fmt.Sprintf("Result(%d)", uint32(r))
+func (r Result) String() string { return enumName(resultNames, uint32(r), "Result") }
+
+// ParseResult is the inverse of Result.String.
+func ParseResult(name string) (Result, error) {
+	v, err := parseEnum(resultNames, name, "audit result")
+	return Result(v), err
 }
 
-func (r Result) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+func (r Result) MarshalText() ([]byte, error) {
+	return marshalEnum(resultNames, uint32(r), "audit result")
+}
 
 func (r *Result) UnmarshalText(b []byte) error {
-	for i, n := range resultNames {
-		if n == string(b) {
-			*r = Result(i)
-			return nil
+	v, err := ParseResult(string(b))
+	*r = v
+	return err
+}
+
+func enumName(names []string, v uint32, typ string) string {
+	if int(v) < len(names) {
+		return names[v]
+	}
+	return fmt.Sprintf("%s(%d)", typ, v)
+}
+
+// marshalEnum refuses values without a name, so that a bad value never reaches the library
+// or a stored document as "State(9)".
+func marshalEnum(names []string, v uint32, what string) ([]byte, error) {
+	if int(v) < len(names) {
+		return []byte(names[v]), nil
+	}
+	return nil, &Error{Code: CodeUnknownEnum, Message: fmt.Sprintf("%d is not a valid %s", v, what)}
+}
+
+func parseEnum(names []string, name, what string) (uint32, error) {
+	for i, n := range names {
+		if n == name {
+			return uint32(i), nil
 		}
 	}
-	return fmt.Errorf("lifecycle: unknown audit result %q", b)
+	return 0, &Error{Code: CodeUnknownEnum, Message: fmt.Sprintf("unknown %s %q", what, name)}
 }

@@ -16,19 +16,19 @@ func TestErrorPaths(t *testing.T) {
 		want error
 	}{
 		{"unknown node", func() error { _, err := f.Evaluate("ghost"); return err }(), ErrNodeNotFound},
-		{"duplicate", f.RegisterCloudNode("n1", 1), ErrNodeExists},
+		{"same id, other origin", f.RegisterSystemNode("n1", 1), ErrNodeExists},
 		{"invalid transition", func() error { _, err := f.Transition("n1", StateProvisioning, "x"); return err }(), ErrInvalidTransition},
 		{"unknown state", func() error { _, err := f.Transition("n1", State(42), "x"); return err }(), ErrUnknownEnum},
 		{"empty reason", func() error { _, err := f.Transition("n1", StateActive, ""); return err }(), ErrInvalidArgument},
 		{"empty decision_by", func() error { _, err := f.BeginDecommission("n1", ""); return err }(), ErrInvalidArgument},
-		{"stale ticket", f.CompleteDecommission(Ticket{ID: 999}), ErrTicketInvalid},
-		{"fail stale ticket", f.FailDecommission(Ticket{ID: 999}, errors.New("x")), ErrTicketInvalid},
-		{"cancel stale ticket", func() error { _, err := f.CancelDecommission(Ticket{ID: 999}, "x"); return err }(), ErrTicketInvalid},
+		{"stale ticket", f.CompleteDecommission(Ticket{NodeID: "n1"}), ErrTicketInvalid},
+		{"fail stale ticket", f.FailDecommission(Ticket{NodeID: "n1"}, errors.New("x")), ErrTicketInvalid},
+		{"cancel stale ticket", func() error { _, err := f.CancelDecommission(Ticket{NodeID: "n1"}, "x"); return err }(), ErrTicketInvalid},
 		{"capacity", func() error { _, err := f.Reserve("n1", "big", 9000); return err }(), ErrInsufficientCapacity},
 		{"invalid utf8", func() error { _, err := f.Evaluate("\xff\xfe"); return err }(), ErrInvalidUTF8},
 		{"confirm without reservation", func() error { _, err := f.ConfirmReservation("n1", "x"); return err }(), ErrInvalidArgument},
 		{"forget live node", f.Forget("n1"), ErrInvalidArgument},
-		{"bad node spec origin", f.Register(NodeSpec{ID: "x", Origin: Origin(9)}), ErrUnknownEnum},
+		{"bad node spec origin", func() error { _, err := f.Register(NodeSpec{ID: "x", Origin: Origin(9)}); return err }(), ErrUnknownEnum},
 		{"nil delete func", func() error {
 			_, err := f.Decommission(context.Background(), "n1", "manual", nil)
 			return err
@@ -45,7 +45,7 @@ func TestErrorPaths(t *testing.T) {
 	// None of them changed the node.
 	n, err := f.Node("n1")
 	must(t, err)
-	if n.State != StateReady || len(n.Reservations) != 0 {
+	if n.State != StateReady || len(n.Claims) != 0 {
 		t.Fatalf("node changed: %+v", n)
 	}
 
@@ -55,10 +55,10 @@ func TestErrorPaths(t *testing.T) {
 	if err := wall.Advance(time.Second); !errors.Is(err, ErrNotManualClock) {
 		t.Fatalf("advance on wall clock: %v", err)
 	}
-	if _, err := New(Options{AuditCapacity: -1}); !errors.Is(err, ErrInvalidArgument) {
+	if _, err := New(Options{AuditCapacity: -1}); !errors.Is(err, ErrInvalidSetting) || asError(t, err).Field != "AuditCapacity" {
 		t.Fatalf("negative capacity: %v", err)
 	}
-	if _, err := New(Options{IdleGrace: 400 * 24 * time.Hour}); !errors.Is(err, ErrInvalidArgument) {
+	if _, err := New(Options{IdleGrace: 400 * 24 * time.Hour}); !errors.Is(err, ErrInvalidSetting) || asError(t, err).Field != "IdleGrace" {
 		t.Fatalf("absurd grace: %v", err)
 	}
 }
@@ -101,7 +101,7 @@ func TestFailedDeleteKeepsNodeDrainingAndCanBeRetried(t *testing.T) {
 		t.Fatalf("want the delete error wrapped, got %v", err)
 	}
 	n, _ := f.Node("n1")
-	if n.State != StateDraining || n.Decommission == nil || n.Decommission.ID != ticket.ID {
+	if n.State != StateDraining || n.Decommission == nil || n.Decommission.Ticket != ticket {
 		t.Fatalf("node: %+v", n)
 	}
 	failed, err := f.AuditByResult(ResultFailed, 10)
@@ -189,19 +189,19 @@ func TestEmptyResultsAreEmptyNotNil(t *testing.T) {
 }
 
 func TestPolicyRoundTripAndHealth(t *testing.T) {
-	f, err := New(Options{ManualClockStart: t0, IdleGrace: 5 * time.Minute, UnhealthyThreshold: 2, ReadyGrace: -1})
+	f, err := New(Options{ManualClockStart: t0, IdleGrace: 5 * time.Minute, UnhealthyThreshold: 2, ReadyGrace: Off})
 	must(t, err)
 	defer f.Close()
 	p, err := f.Policy()
 	must(t, err)
-	if p.IdleGrace != 5*time.Minute || p.UnhealthyThreshold != 2 || p.ReadyGrace != 0 || p.PostSyncGrace != 10*time.Minute {
+	if p.IdleGrace != 5*time.Minute || p.UnhealthyThreshold != 2 || p.ReadyGrace != Off || p.PostSyncGrace != 10*time.Minute {
 		t.Fatalf("policy: %+v", p)
 	}
 	readyNode(t, f, "n1")
 	v, err := f.Evaluate("n1")
 	must(t, err)
 	if !v.Allowed {
-		t.Fatalf("ready grace of zero should allow at once: %+v", v)
+		t.Fatalf("a ready grace that is off should allow at once: %+v", v)
 	}
 	h, err := f.ReportHealth("n1", false)
 	must(t, err)
@@ -308,10 +308,18 @@ func TestManualClockAndTimerReasons(t *testing.T) {
 	if v.Primary != ReasonReadyTooYoung || !v.Primary.IsTimer() || !v.RetryAfter.Equal(t0.Add(30*time.Minute)) {
 		t.Fatalf("young: %+v", v)
 	}
+	// A wall-clock step moves recorded time but never shortens a grace: graces run on the
+	// monotonic clock.
 	must(t, f.SetClock(t0.Add(30*time.Minute)))
 	if !f.Now().Equal(t0.Add(30 * time.Minute)) {
 		t.Fatalf("clock: %v", f.Now())
 	}
+	v, err = f.Evaluate("n1")
+	must(t, err)
+	if v.Allowed || v.Primary != ReasonReadyTooYoung {
+		t.Fatalf("a wall step shortened the ready grace: %+v", v)
+	}
+	must(t, f.Advance(30*time.Minute))
 	v, err = f.Evaluate("n1")
 	must(t, err)
 	if !v.Allowed {

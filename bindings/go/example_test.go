@@ -77,7 +77,7 @@ func ExampleFleet_AuditSince() {
 	}
 	fmt.Println("next cursor", page.NextCursor, "missed", page.Missed)
 	// Output:
-	// 1 lifecycle_transition success registered_system_node
+	// 1 node_provision success registered_system_node
 	// 2 node_decommission rejected cannot decommission system node
 	// next cursor 2 missed 0
 }

@@ -1,339 +1,274 @@
 // Package lifecycle decides when a cloud VM may be deleted, and proves afterwards why it was or
-// wasn't. It wraps the node-lifecycle library's C ABI.
+// wasn't. It wraps the node-lifecycle library (a Rust core) through one of two backends: the
+// native library through cgo (the default when cgo is on), or the same core compiled to
+// WebAssembly and run in-process by a pure-Go runtime (when cgo is off, or with the nl_wasm
+// build tag). Both have the same API and behaviour; BackendName says which one is built in.
 //
 // A Fleet owns every node's lifecycle state, its safety verdicts, the two-phase decommission
 // protocol and a bounded audit ring. It is safe for concurrent use by many goroutines; every
 // method is atomic. Close it when done.
 package lifecycle
 
-// #include <stdlib.h>
-// #include "node_lifecycle.h"
-import "C"
-
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"runtime"
 	"sync/atomic"
 	"time"
-	"unsafe"
+	"unicode/utf8"
 )
 
 // Fleet is a registry of nodes. Create it with New and release it with Close.
 type Fleet struct {
-	h      *C.nl_fleet
+	b      backend
 	closed atomic.Bool
 }
 
-// New creates a fleet. The zero Options give the specification's defaults on the wall clock.
+// New creates a fleet. The zero Options give the specification's defaults on the wall clock,
+// in memory. Settings the package or the library refuses are ErrInvalidSetting naming the
+// field; a data directory that cannot be opened is ErrStorage, ErrLocked, ErrCorrupt or
+// ErrUnsupportedFormat.
 func New(opts Options) (*Fleet, error) {
-	copts, err := opts.toC()
+	js, err := opts.toJSON()
 	if err != nil {
 		return nil, err
 	}
-	defer C.nl_options_free(copts)
-	var h *C.nl_fleet
-	var cerr *C.nl_error
-	if err := takeError(C.nl_fleet_new(copts, &h, &cerr), cerr); err != nil {
+	b, err := openBackend(js)
+	if err != nil {
 		return nil, err
 	}
-	f := &Fleet{h: h}
+	f := &Fleet{b: b}
 	// Backstop only: a Fleet that is never closed is released when collected.
 	runtime.SetFinalizer(f, func(f *Fleet) { _ = f.Close() })
 	return f, nil
 }
 
-// Close releases the fleet. It is idempotent and safe to call while other goroutines use the
-// fleet: their calls finish, and later calls return ErrClosed.
+// Close releases the fleet (a persistent one syncs its journal and releases its directory).
+// It is idempotent and safe to call while other goroutines use the fleet: their calls finish,
+// and later calls return ErrClosed.
 func (f *Fleet) Close() error {
 	if f == nil || !f.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	C.nl_fleet_free(f.h)
 	runtime.SetFinalizer(f, nil)
-	return nil
+	return f.b.close()
 }
 
-// handle returns the C handle, or ErrClosed.
-func (f *Fleet) handle() (*C.nl_fleet, error) {
+// backend returns the fleet's backend, or ErrClosed.
+func (f *Fleet) backend() (backend, error) {
 	if f == nil {
 		return nil, &Error{Code: CodeNullArgument, Message: "nil *Fleet"}
 	}
 	if f.closed.Load() {
 		return nil, &Error{Code: CodeUseAfterFree, Message: "fleet is closed"}
 	}
-	return f.h, nil
+	return f.b, nil
 }
 
-// cstr passes a Go string to C as pointer + length without copying. The pointer is valid for
-// the duration of the call only (cgo pins the memory while C runs).
-func cstr(s string) (*C.uint8_t, C.size_t) {
-	if len(s) == 0 {
-		return nil, 0
-	}
-	return (*C.uint8_t)(unsafe.Pointer(unsafe.StringData(s))), C.size_t(len(s))
-}
+// op is one nl_fleet_call request.
+type op map[string]any
 
-// takeBytes copies an nl_bytes into Go memory and frees it.
-func takeBytes(b *C.nl_bytes) []byte {
-	defer C.nl_bytes_free(b)
-	return C.GoBytes(unsafe.Pointer(C.nl_bytes_data(b)), C.int(C.nl_bytes_len(b)))
-}
-
-// decodeJSON turns a JSON-returning call's buffer into v.
-func decodeJSON(r C.nl_result, b *C.nl_bytes, cerr *C.nl_error, v any) error {
-	if err := takeError(r, cerr); err != nil {
+// do runs one JSON operation and decodes its result into out (nil: ignore it).
+func (f *Fleet) do(request op, out any) error {
+	b, err := f.backend()
+	if err != nil {
 		return err
 	}
-	if err := json.Unmarshal(takeBytes(b), v); err != nil {
-		return &Error{Code: CodeInvalidArgument, Message: "decoding library JSON: " + err.Error()}
+	if err := checkUTF8(request); err != nil {
+		return err
+	}
+	req, err := json.Marshal(request)
+	if err != nil {
+		// A value the package cannot encode (an enum out of range, a NaN) never reaches the
+		// library.
+		var e *Error
+		if errors.As(err, &e) {
+			return e
+		}
+		return invalidArgument("%s: %v", request["op"], err)
+	}
+	res, err := b.call(req)
+	runtime.KeepAlive(f)
+	if err != nil || out == nil {
+		return err
+	}
+	if err := json.Unmarshal(res, out); err != nil {
+		return &Error{Code: CodePanic, Message: fmt.Sprintf("decoding the library's answer to %s: %v", request["op"], err)}
 	}
 	return nil
 }
 
-func millis(t time.Time) C.int64_t { return C.int64_t(t.UnixMilli()) }
+// checkUTF8 refuses invalid UTF-8 in every string of a request except failure texts (key
+// "error"), which are recorded whatever they hold. encoding/json would otherwise replace the
+// bad bytes silently, and a node id "\xff" would become another id instead of an error (the
+// typed calls get ErrInvalidUTF8 from the library; this keeps the JSON calls the same).
+func checkUTF8(v any) error {
+	switch v := v.(type) {
+	case string:
+		if !utf8.ValidString(v) {
+			return &Error{Code: CodeInvalidUTF8, Message: fmt.Sprintf("%q is not valid UTF-8", v)}
+		}
+	case op:
+		for k, x := range v {
+			if k == "error" {
+				continue
+			}
+			if err := checkUTF8(x); err != nil {
+				err.(*Error).Message = k + ": " + err.(*Error).Message
+				return err
+			}
+		}
+	case map[string]any:
+		for k, x := range v {
+			if err := checkUTF8(k); err != nil {
+				return err
+			}
+			if err := checkUTF8(x); err != nil {
+				return err
+			}
+		}
+	case map[string]string:
+		for k, x := range v {
+			if !utf8.ValidString(k) || !utf8.ValidString(x) {
+				return &Error{Code: CodeInvalidUTF8, Message: fmt.Sprintf("label %q = %q is not valid UTF-8", k, x)}
+			}
+		}
+	case []string:
+		for _, x := range v {
+			if err := checkUTF8(x); err != nil {
+				return err
+			}
+		}
+	case [][2]any:
+		for _, x := range v {
+			if err := checkUTF8(x[0]); err != nil {
+				return err
+			}
+		}
+	case Ticket:
+		return checkUTF8(v.NodeID)
+	case ConsolidationPlan:
+		for _, m := range v.Moves {
+			for _, s := range []string{m.ContainerID, m.FromNode, m.ToNode} {
+				if err := checkUTF8(s); err != nil {
+					return err
+				}
+			}
+		}
+		for _, r := range v.Remove {
+			if err := checkUTF8(r.NodeID); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Version is the library's version; Fingerprint identifies the exact source it was built
+// from (the SHA-256 the build computes over the crate's sources).
+func Version() (version, fingerprint string) {
+	i := backendInfo()
+	return i.version, i.fingerprint
+}
 
 // ----- clock and policy ---------------------------------------------------------------------
 
-// Now is the library clock's time.
+// Now is the library clock's time (the zero time for a closed fleet).
 func (f *Fleet) Now() time.Time {
-	h, err := f.handle()
-	if err != nil {
+	var out struct {
+		NowMs int64 `json:"now_ms"`
+	}
+	if f.do(op{"op": "now"}, &out) != nil {
 		return time.Time{}
 	}
-	var ms C.int64_t
-	r := C.nl_fleet_now_ms(h, &ms, nil)
-	runtime.KeepAlive(f)
-	if r != C.NL_RESULT_OK {
-		return time.Time{}
-	}
-	return time.UnixMilli(int64(ms))
+	return time.UnixMilli(out.NowMs)
 }
 
-// Advance moves a manual clock forward (ErrNotManualClock on the wall clock).
+// Advance moves a manual clock forward (ErrNotManualClock on the wall clock). Both the
+// recorded (wall) time and the elapsed (monotonic) time move; they saturate instead of
+// wrapping.
 func (f *Fleet) Advance(d time.Duration) error {
-	h, err := f.handle()
-	if err != nil {
-		return err
-	}
 	if d < 0 {
-		return &Error{Code: CodeInvalidArgument, Message: "cannot advance by a negative duration"}
+		return invalidArgument("cannot advance the clock by a negative duration (%v)", d)
 	}
-	var cerr *C.nl_error
-	r := C.nl_fleet_advance_clock_ms(h, C.uint64_t(d.Milliseconds()), &cerr)
-	runtime.KeepAlive(f)
-	return takeError(r, cerr)
+	return f.do(op{"op": "advance_clock", "ms": uint64(d / time.Millisecond)}, nil)
 }
 
-// SetClock sets a manual clock (ErrNotManualClock on the wall clock).
+// SetClock sets a manual clock's wall time (ErrNotManualClock on the wall clock). Like a
+// wall-clock step on a real machine, it does not move elapsed time: no grace gets shorter or
+// longer because of it.
 func (f *Fleet) SetClock(t time.Time) error {
-	h, err := f.handle()
-	if err != nil {
-		return err
-	}
-	var cerr *C.nl_error
-	r := C.nl_fleet_set_clock_ms(h, millis(t), &cerr)
-	runtime.KeepAlive(f)
-	return takeError(r, cerr)
+	return f.do(op{"op": "set_clock", "ms": t.UnixMilli()}, nil)
 }
 
-// SetPolicy replaces the policy (durations and threshold; AuditCapacity and the clock are fixed
-// at New). Zero fields mean the defaults, as in New.
-func (f *Fleet) SetPolicy(opts Options) error {
-	h, err := f.handle()
+// SetPolicy replaces the policy; zero fields mean the defaults, as in New.
+func (f *Fleet) SetPolicy(p Policy) error {
+	j, err := p.toJSON("Policy")
 	if err != nil {
 		return err
 	}
-	copts, err := opts.toC()
-	if err != nil {
-		return err
-	}
-	defer C.nl_options_free(copts)
-	var cerr *C.nl_error
-	r := C.nl_fleet_set_policy(h, copts, &cerr)
-	runtime.KeepAlive(f)
-	return takeError(r, cerr)
+	return f.do(op{"op": "set_policy", "policy": j}, nil)
 }
 
-// Policy returns the policy in force.
+// Policy returns the policy in force, every default filled in (Off for a timer that is off).
 func (f *Fleet) Policy() (Policy, error) {
-	h, err := f.handle()
-	if err != nil {
+	var j policyJSON
+	if err := f.do(op{"op": "policy"}, &j); err != nil {
 		return Policy{}, err
 	}
-	var b *C.nl_bytes
-	var cerr *C.nl_error
-	r := C.nl_fleet_policy_json(h, &b, &cerr)
-	runtime.KeepAlive(f)
-	var p policyJSON
-	if err := decodeJSON(r, b, cerr, &p); err != nil {
-		return Policy{}, err
-	}
-	return p.policy(), nil
+	return j.policy(), nil
 }
 
-// ----- registration and lifecycle ----------------------------------------------------------
+// InstanceID identifies a fleet: random at creation, kept in its data directory across
+// restarts. Audit stores use it to tell fleets apart.
+type InstanceID [16]byte
 
-// NodeSpec describes a node to register.
-type NodeSpec struct {
-	ID           string
-	Origin       Origin
-	TotalRAMMB   uint64 // 0 = unknown (reservations are not capacity-checked)
-	InstanceType string
-	HourlyCost   float64 // EUR per hour
-	// InitialState: dedicated nodes only, StateActive (the default) or StateReady. Leave nil
-	// for the origin's default.
-	InitialState *State
-	// CreatedAt: recovered nodes only, the VM's creation time at the provider, if known.
-	CreatedAt time.Time
+func (id InstanceID) String() string { return hexString(id[:]) }
+
+func (id InstanceID) MarshalText() ([]byte, error) { return []byte(id.String()), nil }
+
+func (id *InstanceID) UnmarshalText(b []byte) error { return parseHex(id[:], b, "instance id") }
+
+// InstanceID returns the fleet's identity.
+func (f *Fleet) InstanceID() (InstanceID, error) {
+	var id InstanceID
+	err := f.do(op{"op": "instance_id"}, &id)
+	return id, err
 }
 
-// Register adds a node. Its origin decides the starting state: cloud nodes start
-// provisioning, system and dedicated nodes active, recovered nodes ready with their container
-// sync pending.
-func (f *Fleet) Register(spec NodeSpec) error {
-	h, err := f.handle()
-	if err != nil {
-		return err
+func hexString(b []byte) string {
+	const digits = "0123456789abcdef"
+	out := make([]byte, 2*len(b))
+	for i, c := range b {
+		out[2*i], out[2*i+1] = digits[c>>4], digits[c&15]
 	}
-	// The spec lives in Go memory and points at Go strings: pin them for the call, as cgo's
-	// pointer rules require for Go memory that holds pointers.
-	var pin runtime.Pinner
-	defer pin.Unpin()
-	var cs C.nl_node_spec
-	if spec.ID != "" {
-		pin.Pin(unsafe.StringData(spec.ID))
-	}
-	if spec.InstanceType != "" {
-		pin.Pin(unsafe.StringData(spec.InstanceType))
-	}
-	cs.id, cs.id_len = cstr(spec.ID)
-	cs.instance_type, cs.instance_type_len = cstr(spec.InstanceType)
-	cs.origin = C.uint32_t(spec.Origin)
-	cs.total_ram_mb = C.uint64_t(spec.TotalRAMMB)
-	cs.hourly_cost_eur = C.double(spec.HourlyCost)
-	cs.initial_state = -1
-	if spec.InitialState != nil {
-		cs.initial_state = C.int32_t(*spec.InitialState)
-	}
-	if !spec.CreatedAt.IsZero() {
-		cs.has_provisioned_at = true
-		cs.provisioned_at_ms = millis(spec.CreatedAt)
-	}
-	var cerr *C.nl_error
-	r := C.nl_fleet_register(h, &cs, &cerr)
-	runtime.KeepAlive(f)
-	runtime.KeepAlive(spec)
-	return takeError(r, cerr)
+	return string(out)
 }
 
-// RegisterCloudNode registers a VM the conductor just asked the provider for (provisioning).
-func (f *Fleet) RegisterCloudNode(id string, totalRAMMB uint64) error {
-	return f.Register(NodeSpec{ID: id, Origin: OriginCloud, TotalRAMMB: totalRAMMB})
-}
-
-// RegisterSystemNode registers a local, proxy or control-plane node (active, never deleted).
-func (f *Fleet) RegisterSystemNode(id string, totalRAMMB uint64) error {
-	return f.Register(NodeSpec{ID: id, Origin: OriginSystem, TotalRAMMB: totalRAMMB})
-}
-
-// RegisterRecoveredNode registers a cloud node found after a restart (ready, sync pending).
-// createdAt is the VM's creation time at the provider, or the zero time if unknown.
-func (f *Fleet) RegisterRecoveredNode(id string, totalRAMMB uint64, createdAt time.Time) error {
-	return f.Register(NodeSpec{ID: id, Origin: OriginRecovered, TotalRAMMB: totalRAMMB, CreatedAt: createdAt})
-}
-
-// Forget removes a decommissioned node (its audit entries stay).
-func (f *Fleet) Forget(id string) error {
-	h, err := f.handle()
-	if err != nil {
-		return err
+func parseHex(dst []byte, text []byte, what string) error {
+	if len(text) != 2*len(dst) {
+		return invalidArgument("%s %q must be %d hex digits", what, text, 2*len(dst))
 	}
-	p, n := cstr(id)
-	var cerr *C.nl_error
-	r := C.nl_fleet_forget(h, p, n, &cerr)
-	runtime.KeepAlive(f)
-	runtime.KeepAlive(id)
-	return takeError(r, cerr)
-}
-
-// Transition moves a node along the transition table, recording reason (required). It returns
-// false when the node already was in that state (a no-op, not an error). Entering draining or
-// decommissioned this way must pass the safety rules; a refusal is an ErrRejected error.
-func (f *Fleet) Transition(id string, to State, reason string) (bool, error) {
-	h, err := f.handle()
-	if err != nil {
-		return false, err
+	for i := range dst {
+		hi, ok1 := hexDigit(text[2*i])
+		lo, ok2 := hexDigit(text[2*i+1])
+		if !ok1 || !ok2 {
+			return invalidArgument("%s %q must be %d hex digits", what, text, 2*len(dst))
+		}
+		dst[i] = hi<<4 | lo
 	}
-	ip, il := cstr(id)
-	rp, rl := cstr(reason)
-	var changed C.bool
-	var cerr *C.nl_error
-	r := C.nl_fleet_transition(h, ip, il, C.uint32_t(to), rp, rl, &changed, &cerr)
-	runtime.KeepAlive(f)
-	runtime.KeepAlive(id)
-	runtime.KeepAlive(reason)
-	return bool(changed), takeError(r, cerr)
+	return nil
 }
 
-// HealthOutcome is what a health report did.
-type HealthOutcome struct {
-	Health              Health
-	State               State
-	ConsecutiveFailures int
-}
-
-// ReportHealth applies one health-check result: after the threshold of consecutive failures a
-// productive node becomes unhealthy; a success brings an unhealthy node back to ready (its
-// containers must then be re-synchronised before it counts as empty).
-func (f *Fleet) ReportHealth(id string, healthy bool) (HealthOutcome, error) {
-	h, err := f.handle()
-	if err != nil {
-		return HealthOutcome{}, err
+func hexDigit(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	case c >= 'A' && c <= 'F':
+		return c - 'A' + 10, true
 	}
-	ip, il := cstr(id)
-	var out C.nl_health_outcome
-	var cerr *C.nl_error
-	r := C.nl_fleet_report_health(h, ip, il, C.bool(healthy), &out, &cerr)
-	runtime.KeepAlive(f)
-	runtime.KeepAlive(id)
-	if err := takeError(r, cerr); err != nil {
-		return HealthOutcome{}, err
-	}
-	return HealthOutcome{Health: Health(out.health), State: State(out.state), ConsecutiveFailures: int(out.consecutive_failures)}, nil
-}
-
-// TickReport lists the nodes whose timers fired in Tick.
-type TickReport struct {
-	ProvisioningTimeouts []string `json:"provisioning_timeouts"`
-	SyncTimeouts         []string `json:"sync_timeouts"`
-}
-
-// Tick applies the timers (provisioning timeout, container sync timeout). Call it on every
-// health-check round.
-func (f *Fleet) Tick() (TickReport, error) {
-	h, err := f.handle()
-	if err != nil {
-		return TickReport{}, err
-	}
-	var b *C.nl_bytes
-	var cerr *C.nl_error
-	r := C.nl_fleet_tick(h, &b, &cerr)
-	runtime.KeepAlive(f)
-	var rep TickReport
-	err = decodeJSON(r, b, cerr, &rep)
-	return rep, err
-}
-
-// FinishRestore ends the restore pass after a restart: every pending container sync completes
-// now. It returns how many nodes it completed.
-func (f *Fleet) FinishRestore() (int, error) {
-	h, err := f.handle()
-	if err != nil {
-		return 0, err
-	}
-	var n C.size_t
-	var cerr *C.nl_error
-	r := C.nl_fleet_finish_restore(h, &n, &cerr)
-	runtime.KeepAlive(f)
-	return int(n), takeError(r, cerr)
+	return 0, false
 }

@@ -1,3 +1,3 @@
 module github.com/payperplay/node-lifecycle/bindings/go
 
-go 1.22
+go 1.24

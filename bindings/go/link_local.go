@@ -1,4 +1,4 @@
-//go:build !nl_system
+//go:build cgo && !nl_wasm && !nl_system
 
 package lifecycle
 

@@ -13,8 +13,9 @@ func idleFleet(t *testing.T) *Fleet {
 		id   string
 		cost float64
 	}{{"cheap", 0.05}, {"mid", 0.10}, {"dear", 0.20}} {
-		must(t, f.Register(NodeSpec{ID: n.id, Origin: OriginCloud, TotalRAMMB: 8192, HourlyCost: n.cost, InstanceType: "cx32"}))
-		_, err := f.Transition(n.id, StateInitializing, "cloud_init_started")
+		_, err := f.Register(NodeSpec{ID: n.id, Origin: OriginCloud, TotalRAMMB: 8192, HourlyCost: n.cost, InstanceType: "cx32"})
+		must(t, err)
+		_, err = f.Transition(n.id, StateInitializing, "cloud_init_started")
 		must(t, err)
 		_, err = f.Transition(n.id, StateReady, "cloud_init_completed")
 		must(t, err)
@@ -29,22 +30,25 @@ func TestConsolidationPlanFromGo(t *testing.T) {
 	f := idleFleet(t)
 	p, err := f.ConsolidationPlan(ConsolidationRequest{NonMigratable: []string{"dear-c"}})
 	must(t, err)
-	if !p.Worthwhile || len(p.Remove) != 1 || p.Remove[0].NodeID != "mid" || math.Abs(p.SavingsPerHour-0.10) > 1e-9 {
+	// dear is pinned by its non-migratable container, so it stays and can take the others'
+	// containers: both cheaper nodes go, the most expensive first.
+	if !p.Worthwhile || len(p.Remove) != 2 || p.Remove[0].NodeID != "mid" || p.Remove[1].NodeID != "cheap" ||
+		math.Abs(p.SavingsPerHour-0.15) > 1e-9 {
 		t.Fatalf("plan: %+v", p)
 	}
-	if len(p.Moves) != 1 || p.Moves[0] != (ContainerMove{ContainerID: "mid-c", RAMMB: 1024, FromNode: "mid", ToNode: "cheap"}) {
+	wantMoves := []ContainerMove{
+		{ContainerID: "mid-c", RAMMB: 1024, FromNode: "mid", ToNode: "dear"},
+		{ContainerID: "cheap-c", RAMMB: 1024, FromNode: "cheap", ToNode: "dear"},
+	}
+	if len(p.Moves) != 2 || p.Moves[0] != wantMoves[0] || p.Moves[1] != wantMoves[1] {
 		t.Fatalf("moves: %+v", p.Moves)
 	}
-	reasons := map[string]string{}
-	for _, k := range p.Kept {
-		reasons[k.NodeID] = k.Reason
-	}
-	if reasons["dear"] != "non_migratable_container" || reasons["cheap"] != "migration_target" {
+	if len(p.Kept) != 1 || p.Kept[0].NodeID != "dear" || p.Kept[0].Reason != "non_migratable_container" {
 		t.Fatalf("kept: %+v", p.Kept)
 	}
 
 	// Carry the move out; the planner's advice is then the fleet's state.
-	must(t, f.RecordMigration("mid-c", "mid", "cheap", "consolidation_policy"))
+	must(t, f.RecordMigration("mid-c", "mid", "dear", "consolidation_policy"))
 	n, _ := f.Node("mid")
 	if n.State != StateIdle {
 		t.Fatalf("mid after migration: %s", n.State)
@@ -59,10 +63,10 @@ func TestConsolidationPlanFromGo(t *testing.T) {
 
 	p, err = f.ConsolidationPlan(ConsolidationRequest{LastConsolidation: f.Now().Add(-time.Minute)})
 	must(t, err)
-	if p.Worthwhile || p.Refusal != "cooldown" || len(p.Kept) != 3 {
+	if p.Worthwhile || p.Refusal != "cooldown" || len(p.Kept) != 3 || len(p.Remove) != 0 {
 		t.Fatalf("cooldown: %+v", p)
 	}
-	if _, err := f.ConsolidationPlan(ConsolidationRequest{Policy: ConsolidationPolicy{MaxUtilisationAfter: 2}}); !errors.Is(err, ErrInvalidArgument) {
+	if _, err := f.ConsolidationPlan(ConsolidationRequest{Policy: ConsolidationPolicy{MaxUtilisationAfter: 2}}); !errors.Is(err, ErrInvalidSetting) || asError(t, err).Field != "MaxUtilisationAfter" {
 		t.Fatalf("bad policy: %v", err)
 	}
 }

@@ -40,7 +40,7 @@ func TestScenario1NewNodeActiveIdleDecommission(t *testing.T) {
 		return nil
 	})
 	must(t, err)
-	if deleted != "cloud-1" || ticket.ID == 0 {
+	if deleted != "cloud-1" || ticket.ID == (TicketID{}) {
 		t.Fatalf("deleted=%q ticket=%+v", deleted, ticket)
 	}
 	n, err = f.Node("cloud-1")

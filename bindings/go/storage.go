@@ -1,19 +1,26 @@
 package lifecycle
 
-// #include "node_lifecycle.h"
-import "C"
-
-import "runtime"
+import (
+	"encoding/json"
+	"fmt"
+)
 
 // OpenReport says what opening a data directory found.
 type OpenReport struct {
 	SnapshotFound          bool   `json:"snapshot_found"`
+	SnapshotGeneration     uint64 `json:"snapshot_generation"`
+	JournalsReplayed       uint64 `json:"journals_replayed"`
 	JournalRecordsReplayed uint64 `json:"journal_records_replayed"`
-	// TornTailBytes were skipped at the end of the journal (a torn write from a crash); they
-	// held nothing that had been acknowledged.
+	// TornTailBytes were cut from the end of the last journal: a write a crash cut short,
+	// never acknowledged. Damage anywhere else is ErrCorrupt, never a silent truncation.
 	TornTailBytes        uint64 `json:"torn_tail_bytes"`
 	NodesRestored        uint64 `json:"nodes_restored"`
 	AuditEntriesRestored uint64 `json:"audit_entries_restored"`
+	// ObsoleteFilesRemoved: files an interrupted compaction left behind, removed at open.
+	ObsoleteFilesRemoved uint64 `json:"obsolete_files_removed"`
+	// RecoveryRecorded: whether the restart was recorded in the audit ring (not when the
+	// disk is full: opening never needs more space than the data already uses).
+	RecoveryRecorded bool `json:"recovery_recorded"`
 }
 
 // StorageStatus is where a persistent fleet's storage stands.
@@ -22,53 +29,71 @@ type StorageStatus struct {
 	Generation     uint64 `json:"generation"`
 	JournalBytes   uint64 `json:"journal_bytes"`
 	JournalRecords uint64 `json:"journal_records"`
-	// LastCompactionError is set when an automatic compaction failed (it is retried; nothing
+	NextLSN        uint64 `json:"next_lsn"`
+	// Poisoned is set when a failed fsync poisoned the storage: no mutation is accepted until
+	// the fleet is reopened (ErrPoisoned).
+	Poisoned    *string `json:"poisoned"`
+	Compactions uint64  `json:"compactions"`
+	// LastCompactionError is set when the last compaction failed (it is retried; nothing
 	// acknowledged is at risk).
 	LastCompactionError *string `json:"last_compaction_error"`
 }
 
-// StorageInfo is nil-valued for an in-memory fleet.
+// StorageInfo is what Storage returns; both fields are nil for an in-memory fleet.
 type StorageInfo struct {
 	OpenReport *OpenReport    `json:"open_report"`
 	Status     *StorageStatus `json:"status"`
 }
 
-// Storage reports what opening the data directory found and where the journal stands. Both
-// fields are nil for an in-memory fleet.
+// Storage reports what opening the data directory found and where the journal stands.
 func (f *Fleet) Storage() (StorageInfo, error) {
-	h, err := f.handle()
-	if err != nil {
-		return StorageInfo{}, err
-	}
-	var b *C.nl_bytes
-	var cerr *C.nl_error
-	r := C.nl_fleet_storage_json(h, &b, &cerr)
-	runtime.KeepAlive(f)
 	var info StorageInfo
-	err = decodeJSON(r, b, cerr, &info)
+	err := f.do(op{"op": "storage"}, &info)
 	return info, err
 }
 
-// Sync forces journaled mutations to disk (useful with Options.SyncEvery > 1).
-func (f *Fleet) Sync() error {
-	h, err := f.handle()
-	if err != nil {
-		return err
-	}
-	var cerr *C.nl_error
-	r := C.nl_fleet_sync(h, &cerr)
-	runtime.KeepAlive(f)
-	return takeError(r, cerr)
+// Sync forces journaled mutations to disk (useful with Options.SyncEvery > 1). A failure
+// poisons the fleet (ErrPoisoned from then on): what was not synced is not assumed durable.
+func (f *Fleet) Sync() error { return f.do(op{"op": "sync"}, nil) }
+
+// Compact writes a snapshot and starts a new journal now. The fleet's lock is held only while
+// the state is captured.
+func (f *Fleet) Compact() error { return f.do(op{"op": "compact"}, nil) }
+
+// DamagedRange is a byte range of a file that did not verify.
+type DamagedRange struct {
+	File   string `json:"file"`
+	Offset uint64 `json:"offset"`
+	Length uint64 `json:"length"`
 }
 
-// Compact writes a snapshot and starts a new journal now.
-func (f *Fleet) Compact() error {
-	h, err := f.handle()
+// SalvageReport says what Salvage recovered and what it lost.
+type SalvageReport struct {
+	FilesRead               []string `json:"files_read"`
+	BaseSnapshotGeneration  uint64   `json:"base_snapshot_generation"`
+	SnapshotRecordsLost     uint64   `json:"snapshot_records_lost"`
+	JournalRecordsRecovered uint64   `json:"journal_records_recovered"`
+	// LostSequenceRanges are the journal sequence numbers (inclusive ranges) whose mutations
+	// could not be verified.
+	LostSequenceRanges            [][2]uint64    `json:"lost_sequence_ranges"`
+	DamagedRanges                 []DamagedRange `json:"damaged_ranges"`
+	NodesRecovered                uint64         `json:"nodes_recovered"`
+	AuditEntriesRecovered         uint64         `json:"audit_entries_recovered"`
+	AuditEntriesDroppedBeforeAGap uint64         `json:"audit_entries_dropped_before_a_gap"`
+	OutputDir                     string         `json:"output_dir"`
+}
+
+// Salvage recovers every verifiable record of a damaged data directory (one New refused with
+// ErrCorrupt) into a new, empty or missing directory, and reports exactly what was lost. It
+// never writes the damaged directory. Open the result with Options.DataDir = to.
+func Salvage(from, to string) (SalvageReport, error) {
+	res, err := salvage(from, to)
 	if err != nil {
-		return err
+		return SalvageReport{}, err
 	}
-	var cerr *C.nl_error
-	r := C.nl_fleet_compact(h, &cerr)
-	runtime.KeepAlive(f)
-	return takeError(r, cerr)
+	var r SalvageReport
+	if err := json.Unmarshal(res, &r); err != nil {
+		return SalvageReport{}, &Error{Code: CodePanic, Message: fmt.Sprintf("decoding the salvage report: %v", err)}
+	}
+	return r, nil
 }

@@ -44,7 +44,7 @@ func TestPersistentFleetSurvivesReopen(t *testing.T) {
 		t.Fatalf("n1 restored: %+v", n1)
 	}
 	n2, _ := f.Node("n2")
-	if n2.State != StateDraining || n2.Decommission == nil || n2.Decommission.ID != ticket.ID {
+	if n2.State != StateDraining || n2.Decommission == nil || n2.Decommission.Ticket.ID != ticket.ID {
 		t.Fatalf("n2 restored: %+v", n2)
 	}
 	must(t, f.CompleteDecommission(ticket))

@@ -73,8 +73,9 @@ func TestStressOneMillionOperations(t *testing.T) {
 				case 11:
 					_, _ = f.ReportHealth(node, rnd(10) != 0)
 				default:
-					// node_decommission entries come from rejected begins and from fail/complete;
-					// a successful begin and a cancel record lifecycle transitions instead.
+					// node_decommission entries come from every begin (rejected or started), from
+					// fail, and from a cancel on an unhealthy node (which never left its state; a
+					// cancel on a draining node records a lifecycle transition instead).
 					ticket, err := f.BeginDecommission(node, "reactive_policy")
 					if err != nil {
 						if !errors.Is(err, ErrRejected) {
@@ -84,13 +85,14 @@ func TestStressOneMillionOperations(t *testing.T) {
 						continue
 					}
 					begun.Add(1)
-					if rnd(3) == 0 {
-						if f.FailDecommission(ticket, errors.New("flaky provider")) == nil {
-							decommissionEntries.Add(1)
-						}
-						_, _ = f.CancelDecommission(ticket, "retry later")
-					} else {
-						_, _ = f.CancelDecommission(ticket, "keep it")
+					decommissionEntries.Add(1)
+					if rnd(3) == 0 && f.FailDecommission(ticket, errors.New("flaky provider")) == nil {
+						decommissionEntries.Add(1)
+					}
+					if st, err := f.CancelDecommission(ticket, "retry later"); err != nil {
+						t.Errorf("cancel: %v", err)
+					} else if st == StateUnhealthy {
+						decommissionEntries.Add(1)
 					}
 				}
 			}
@@ -107,12 +109,12 @@ func TestStressOneMillionOperations(t *testing.T) {
 	all, err := f.Nodes()
 	must(t, err)
 	for _, n := range all {
-		occupied := len(n.Containers)+len(n.Reservations)+len(n.Holds) > 0
+		occupied := len(n.Containers)+len(n.Claims)+len(n.Holds) > 0
 		if occupied && (n.State == StateDraining || n.State == StateDecommissioned) {
 			t.Errorf("%s is %s while occupied", n.ID, n.State)
 		}
 		if n.Decommission != nil {
-			t.Errorf("%s still holds ticket %d: every begin was resolved", n.ID, n.Decommission.ID)
+			t.Errorf("%s still holds ticket %d: every begin was resolved", n.ID, n.Decommission.Ticket.ID)
 		}
 	}
 	stats, err := f.AuditStats()

@@ -1,8 +1,5 @@
 package lifecycle
 
-// #include "node_lifecycle.h"
-import "C"
-
 import (
 	"encoding/json"
 	"math/bits"
@@ -18,12 +15,27 @@ type Verdict struct {
 	Primary Reason
 	// Reasons lists every blocking reason in rule order.
 	Reasons []Reason
-	// Messages holds a human message per reason (same order as Reasons). It is filled by
-	// Fleet.Explain and by rejections returned as errors; Fleet.Evaluate leaves it empty to
-	// stay allocation-light.
+	// Messages holds a human message per reason (same order as Reasons), naming every hold. It
+	// is filled by Explain, ExplainAll, NodesPage and in every verdict carried by an error;
+	// Evaluate and EvaluateAll leave it empty to stay allocation-light.
 	Messages []string
+	// Message is the whole verdict in one line (with Explain and in errors).
+	Message string
+	// Holds and Cordons name what was on the node (with Explain and in errors). A cordon does
+	// not block deletion; it is reported because it explains why a node is empty.
+	Holds   []Mark
+	Cordons []Mark
+	// IdleGraceWaivedBy names the evacuate cordon under which the node was emptied, when the
+	// idle grace was waived for that reason.
+	IdleGraceWaivedBy string
 	// RetryAfter is when the node could next pass, if timers are the only blockers; zero otherwise.
 	RetryAfter time.Time
+}
+
+// Mark is a named hold or cordon with its detail.
+type Mark struct {
+	Name   string `json:"name"`
+	Detail string `json:"detail"`
 }
 
 // Has reports whether r is among the blocking reasons.
@@ -36,35 +48,30 @@ func (v Verdict) Has(r Reason) bool {
 	return false
 }
 
-func verdictFromC(v *C.nl_verdict) Verdict {
+func (f flatVerdict) verdict() Verdict {
 	var buf []Reason
-	if mask := uint64(v.reasons_mask); mask != 0 {
-		buf = make([]Reason, 0, bits.OnesCount64(mask))
+	if f.mask != 0 {
+		buf = make([]Reason, 0, bits.OnesCount64(f.mask))
 	}
-	return verdictFromCInto(v, &buf)
+	return f.verdictInto(&buf)
 }
 
-// verdictFromCInto converts a flat verdict, taking its Reasons from the front of *buf (which
-// must have room for them), so that a batch of verdicts shares one allocation.
-func verdictFromCInto(v *C.nl_verdict, buf *[]Reason) Verdict {
-	out := Verdict{
-		Allowed: bool(v.allowed),
-		State:   State(v.state),
-		Primary: Reason(v.primary_reason),
-	}
-	if mask := uint64(v.reasons_mask); mask != 0 {
+// verdictInto converts a flat verdict, taking its Reasons from the end of *buf (which must have
+// room for them), so that a batch of verdicts shares one allocation.
+func (f flatVerdict) verdictInto(buf *[]Reason) Verdict {
+	out := Verdict{Allowed: f.allowed, State: State(f.state), Primary: Reason(f.primary)}
+	if mask := f.mask; mask != 0 {
 		// Rule order is the numeric order of the reason codes, so walking the mask from the
 		// lowest bit up yields the reasons in rule order.
 		start := len(*buf)
 		for mask != 0 {
-			bit := bits.TrailingZeros64(mask)
-			*buf = append(*buf, Reason(100+bit))
+			*buf = append(*buf, Reason(100+bits.TrailingZeros64(mask)))
 			mask &= mask - 1
 		}
 		out.Reasons = (*buf)[start:len(*buf):len(*buf)]
 	}
-	if v.has_retry_after {
-		out.RetryAfter = time.UnixMilli(int64(v.retry_after_ms))
+	if f.hasRetry {
+		out.RetryAfter = time.UnixMilli(f.retryAfterMs)
 	}
 	return out
 }
@@ -77,20 +84,11 @@ type verdictJSON struct {
 		Code    int    `json:"code"`
 		Message string `json:"message"`
 	} `json:"reasons"`
-	Message      string `json:"message"`
-	RetryAfterMs *int64 `json:"retry_after_ms"`
-}
-
-func (j verdictJSON) verdict() Verdict {
-	v := Verdict{Allowed: j.Allowed, State: j.State, Primary: Reason(j.PrimaryCode)}
-	for _, r := range j.Reasons {
-		v.Reasons = append(v.Reasons, Reason(r.Code))
-		v.Messages = append(v.Messages, r.Message)
-	}
-	if j.RetryAfterMs != nil {
-		v.RetryAfter = time.UnixMilli(*j.RetryAfterMs)
-	}
-	return v
+	Message           string  `json:"message"`
+	RetryAfterMs      *int64  `json:"retry_after_ms"`
+	Holds             []Mark  `json:"holds"`
+	Cordons           []Mark  `json:"cordons"`
+	IdleGraceWaivedBy *string `json:"idle_grace_waived_by"`
 }
 
 func (v *Verdict) UnmarshalJSON(b []byte) error {
@@ -98,7 +96,20 @@ func (v *Verdict) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &j); err != nil {
 		return err
 	}
-	*v = j.verdict()
+	*v = Verdict{
+		Allowed: j.Allowed, State: j.State, Primary: Reason(j.PrimaryCode), Message: j.Message,
+		Holds: j.Holds, Cordons: j.Cordons,
+	}
+	for _, r := range j.Reasons {
+		v.Reasons = append(v.Reasons, Reason(r.Code))
+		v.Messages = append(v.Messages, r.Message)
+	}
+	if j.RetryAfterMs != nil {
+		v.RetryAfter = time.UnixMilli(*j.RetryAfterMs)
+	}
+	if j.IdleGraceWaivedBy != nil {
+		v.IdleGraceWaivedBy = *j.IdleGraceWaivedBy
+	}
 	return nil
 }
 

@@ -1,8 +1,8 @@
-//! The boundary: result codes, the error object, byte buffers, argument checks and the one
-//! macro every export goes through.
+//! The boundary: result codes, the error object, byte buffers, argument checks, the registry
+//! of live objects, and the one macro every export goes through.
 
 use crate::error::Error;
-use crate::safety::Verdict;
+use std::collections::HashMap;
 use std::ffi::{c_char, CString};
 
 /// The result of every fallible call. 0 is success, 1..99 are errors, and 100 and above are
@@ -31,8 +31,20 @@ pub enum nl_result {
     Locked = 15,
     /// The data directory was written by a newer version of the library.
     UnsupportedFormat = 16,
-    /// A snapshot or journal is damaged beyond a torn tail.
+    /// A snapshot or journal is damaged beyond a torn tail (see `nl_salvage`).
     Corrupt = 17,
+    /// A setting is out of range (the message names it).
+    InvalidSetting = 18,
+    /// Draining and decommissioned are entered only through the decommission protocol.
+    ProtocolOnly = 19,
+    /// The container runs on another node (container ids are unique across the fleet).
+    ContainerElsewhere = 20,
+    /// The claim is unknown, expired, confirmed or released.
+    ClaimNotFound = 21,
+    /// A consolidation plan no longer matches the fleet.
+    StalePlan = 22,
+    /// The fleet refuses work until reopened (a failed fsync, or an internal error).
+    Poisoned = 23,
     SystemNode = 100,
     DedicatedNode = 101,
     StillStarting = 102,
@@ -51,7 +63,7 @@ pub enum nl_result {
 
 impl nl_result {
     /// Every value, for the tests that tie these numbers to the core's.
-    pub const ALL: [nl_result; 32] = [
+    pub const ALL: [nl_result; 38] = [
         Self::Ok,
         Self::NullArgument,
         Self::InvalidUtf8,
@@ -70,6 +82,12 @@ impl nl_result {
         Self::Locked,
         Self::UnsupportedFormat,
         Self::Corrupt,
+        Self::InvalidSetting,
+        Self::ProtocolOnly,
+        Self::ContainerElsewhere,
+        Self::ClaimNotFound,
+        Self::StalePlan,
+        Self::Poisoned,
         Self::SystemNode,
         Self::DedicatedNode,
         Self::StillStarting,
@@ -116,6 +134,12 @@ impl nl_result {
             Self::Locked => "NL_RESULT_LOCKED\0",
             Self::UnsupportedFormat => "NL_RESULT_UNSUPPORTED_FORMAT\0",
             Self::Corrupt => "NL_RESULT_CORRUPT\0",
+            Self::InvalidSetting => "NL_RESULT_INVALID_SETTING\0",
+            Self::ProtocolOnly => "NL_RESULT_PROTOCOL_ONLY\0",
+            Self::ContainerElsewhere => "NL_RESULT_CONTAINER_ELSEWHERE\0",
+            Self::ClaimNotFound => "NL_RESULT_CLAIM_NOT_FOUND\0",
+            Self::StalePlan => "NL_RESULT_STALE_PLAN\0",
+            Self::Poisoned => "NL_RESULT_POISONED\0",
             Self::SystemNode => "NL_RESULT_SYSTEM_NODE\0",
             Self::DedicatedNode => "NL_RESULT_DEDICATED_NODE\0",
             Self::StillStarting => "NL_RESULT_STILL_STARTING\0",
@@ -141,7 +165,8 @@ impl nl_result {
 pub struct nl_error {
     code: nl_result,
     message: CString,
-    verdict: Option<Box<Verdict>>,
+    /// The core's error, when it came from one: the detail JSON is built from it.
+    source: Option<Error>,
 }
 
 /// A library-owned byte buffer (JSON). Read it with `nl_bytes_data`/`nl_bytes_len`, free it
@@ -152,13 +177,104 @@ pub struct nl_bytes {
     data: Vec<u8>,
 }
 
-/// What an export's body fails with: a code and a message (and the verdict of a rejection).
+// ----- the registry of live objects ------------------------------------------------------------
+
+/// The kinds of object the ABI hands out by pointer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Error,
+    Bytes,
+    Options,
+    VerdictList,
+    AuditList,
+}
+
+/// Every object handed out and not yet freed, with its kind: a double free, or a use after
+/// free, of anything the ABI hands out is reported (`NL_RESULT_USE_AFTER_FREE`) instead of
+/// touching freed memory. Fleets are tracked by their own handle table.
+static LIVE: once_cell::sync::Lazy<parking_lot::Mutex<HashMap<usize, Kind>>> =
+    once_cell::sync::Lazy::new(Default::default);
+
+/// Hands out `value` as a tracked pointer.
+pub fn hand_out<T>(value: T, kind: Kind) -> *mut T {
+    let p = Box::into_raw(Box::new(value));
+    LIVE.lock().insert(p as usize, kind);
+    p
+}
+
+/// Whether `p` is a live object of `kind`.
+pub fn is_live<T>(p: *const T, kind: Kind) -> bool {
+    !p.is_null() && LIVE.lock().get(&(p as usize)) == Some(&kind)
+}
+
+/// Checks that `p` is a live object of `kind` and borrows it.
+///
+/// # Safety
+/// The object must not be freed while the borrow is used (the caller's contract).
+pub unsafe fn live<'a, T>(p: *const T, kind: Kind, what: &str) -> FfiResult<&'a T> {
+    if p.is_null() {
+        return Err(FfiError::null(what));
+    }
+    if !is_live(p, kind) {
+        return Err(FfiError::new(
+            nl_result::UseAfterFree,
+            format!("{what} was already freed or did not come from this library"),
+        ));
+    }
+    // SAFETY: registered as live and of this kind, so it is a valid Box allocation.
+    Ok(unsafe { &*p })
+}
+
+/// [`live`] for an object the caller owns exclusively and lets the library change.
+///
+/// # Safety
+/// As [`live`], and nobody else uses the object during the call.
+pub unsafe fn live_mut<'a, T>(p: *mut T, kind: Kind, what: &str) -> FfiResult<&'a mut T> {
+    // SAFETY: the same contract; exclusive per the caller's contract.
+    unsafe { live(p, kind, what) }?;
+    Ok(unsafe { &mut *p })
+}
+
+/// Takes back an object handed out by [`hand_out`]: `Ok(None)` for NULL, an error for a pointer
+/// that is not (or no longer) a live object of `kind`.
+///
+/// # Safety
+/// `p` must be NULL or a pointer this library handed out as `kind`.
+pub unsafe fn take_back<T>(p: *mut T, kind: Kind, what: &str) -> FfiResult<Option<Box<T>>> {
+    if p.is_null() {
+        return Ok(None);
+    }
+    let removed = {
+        let mut live = LIVE.lock();
+        let found = live.get(&(p as usize)) == Some(&kind);
+        if found {
+            live.remove(&(p as usize));
+            if live.is_empty() {
+                // A program that frees everything ends with nothing allocated.
+                live.shrink_to_fit();
+            }
+        }
+        found
+    };
+    if !removed {
+        return Err(FfiError::new(
+            nl_result::UseAfterFree,
+            format!("{what} was already freed or did not come from this library"),
+        ));
+    }
+    // SAFETY: it was live and of this kind: a Box this library allocated, freed only here.
+    Ok(Some(unsafe { Box::from_raw(p) }))
+}
+
+// ----- errors ----------------------------------------------------------------------------------
+
+/// What an export's body fails with: a code and a message (and the core error behind it).
 #[derive(Debug)]
 pub struct FfiError {
     pub code: nl_result,
     pub message: String,
     /// Boxed: results on the success path stay small.
-    pub verdict: Option<Box<Verdict>>,
+    pub source: Option<Box<Error>>,
 }
 
 impl FfiError {
@@ -166,7 +282,7 @@ impl FfiError {
         FfiError {
             code,
             message: message.into(),
-            verdict: None,
+            source: None,
         }
     }
 
@@ -180,6 +296,10 @@ impl FfiError {
             format!("{value} is not a valid {what}"),
         )
     }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(nl_result::InvalidArgument, message)
+    }
 }
 
 impl From<Error> for FfiError {
@@ -187,12 +307,21 @@ impl From<Error> for FfiError {
         FfiError {
             code: nl_result::from_code(e.code()),
             message: e.to_string(),
-            verdict: e.verdict().cloned().map(Box::new),
+            source: Some(Box::new(e)),
         }
     }
 }
 
 pub type FfiResult<T> = Result<T, FfiError>;
+
+/// The message of a caught panic.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
 
 /// Turns a body's outcome into the call's result, writing `err_out` (if non-NULL).
 ///
@@ -206,31 +335,30 @@ pub unsafe fn finish(
     let err = match outcome {
         Ok(Ok(())) => None,
         Ok(Err(e)) => Some(e),
-        Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            Some(FfiError::new(
-                nl_result::Panic,
-                format!("internal error (panic caught at the C boundary): {what}"),
-            ))
-        }
+        Err(panic) => Some(FfiError::new(
+            nl_result::Panic,
+            format!(
+                "internal error (panic caught at the C boundary): {}",
+                panic_message(&*panic)
+            ),
+        )),
     };
     let code = err.as_ref().map_or(nl_result::Ok, |e| e.code);
     if !err_out.is_null() {
-        let boxed = err.map_or(std::ptr::null_mut(), |e| {
-            // Interior NULs cannot come from our messages, but never let one cause a failure.
+        let out = err.map_or(std::ptr::null_mut(), |e| {
+            // Messages are sanitised texts and never hold NUL; never let one cause a failure.
             let message = CString::new(e.message.replace('\0', "\\0")).unwrap_or_default();
-            Box::into_raw(Box::new(nl_error {
-                code: e.code,
-                message,
-                verdict: e.verdict,
-            }))
+            hand_out(
+                nl_error {
+                    code: e.code,
+                    message,
+                    source: e.source.map(|b| *b),
+                },
+                Kind::Error,
+            )
         });
         // SAFETY: err_out is non-NULL and, per the contract, points to writable storage.
-        unsafe { *err_out = boxed };
+        unsafe { *err_out = out };
     }
     code
 }
@@ -240,8 +368,8 @@ pub unsafe fn finish(
 /// `ffi_boundary!(err_out, { ...; Ok(()) })` for calls returning `nl_result`: a panic becomes
 /// `NL_RESULT_PANIC`, an error its code, and `err_out` carries the detail.
 ///
-/// `ffi_boundary!(value DEFAULT, { ... })` for calls returning a value (frees, getters): a
-/// panic returns `DEFAULT`.
+/// `ffi_boundary!(value DEFAULT, { ... })` for calls returning a value (getters): a panic
+/// returns `DEFAULT`.
 #[macro_export]
 #[doc(hidden)]
 macro_rules! ffi_boundary {
@@ -263,31 +391,66 @@ macro_rules! ffi_boundary {
     }};
 }
 
-/// Reads a pointer + length string argument. NULL is accepted only with length 0.
+// ----- arguments ------------------------------------------------------------------------------
+
+/// Reads a pointer + length byte argument. NULL is accepted only with length 0.
 ///
 /// # Safety
 /// `ptr` must point to `len` readable bytes (or be NULL with `len == 0`) for the call.
-pub unsafe fn str_arg<'a>(ptr: *const u8, len: usize, what: &str) -> FfiResult<&'a str> {
+pub unsafe fn bytes_arg<'a>(ptr: *const u8, len: usize, what: &str) -> FfiResult<&'a [u8]> {
     if len == 0 {
-        return Ok("");
+        return Ok(&[]);
     }
     if ptr.is_null() {
         return Err(FfiError::null(what));
     }
     if len > isize::MAX as usize {
-        return Err(FfiError::new(
-            nl_result::InvalidArgument,
-            format!("{what}: length {len} overflows"),
-        ));
+        return Err(FfiError::invalid(format!("{what}: length {len} overflows")));
     }
     // SAFETY: non-NULL, within isize::MAX, readable per the contract.
-    let bytes = unsafe { std::slice::from_raw_parts(ptr, len) };
+    Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
+}
+
+/// Reads a pointer + length string argument, validated as UTF-8. NULL is accepted only with
+/// length 0 (the empty string).
+///
+/// # Safety
+/// `ptr` must point to `len` readable bytes (or be NULL with `len == 0`) for the call.
+pub unsafe fn str_arg<'a>(ptr: *const u8, len: usize, what: &str) -> FfiResult<&'a str> {
+    // SAFETY: the same contract.
+    let bytes = unsafe { bytes_arg(ptr, len, what) }?;
     std::str::from_utf8(bytes).map_err(|e| {
         FfiError::new(
             nl_result::InvalidUtf8,
             format!("{what} is not valid UTF-8: {e}"),
         )
     })
+}
+
+/// Reads a required pointer to a value.
+///
+/// # Safety
+/// `ptr` must be NULL or point to a readable `T`.
+pub unsafe fn ref_arg<'a, T>(ptr: *const T, what: &str) -> FfiResult<&'a T> {
+    // SAFETY: NULL or readable per the contract.
+    unsafe { ptr.as_ref() }.ok_or_else(|| FfiError::null(what))
+}
+
+/// Decodes a JSON argument; length 0 means the type's default.
+///
+/// # Safety
+/// `ptr` must point to `len` readable bytes (or be NULL with `len == 0`) for the call.
+pub unsafe fn json_arg<T: serde::de::DeserializeOwned + Default>(
+    ptr: *const u8,
+    len: usize,
+    what: &str,
+) -> FfiResult<T> {
+    // SAFETY: the same contract.
+    let text = unsafe { str_arg(ptr, len, what) }?;
+    if text.is_empty() {
+        return Ok(T::default());
+    }
+    serde_json::from_str(text).map_err(|e| FfiError::invalid(format!("{what}: {e}")))
 }
 
 /// Writes `value` to a required out-parameter.
@@ -328,23 +491,42 @@ pub fn require_out<T>(out: *mut T, what: &str) -> FfiResult<()> {
 ///
 /// # Safety
 /// `out` must be NULL or point to writable storage for a pointer.
-pub unsafe fn json_out<T: serde::Serialize>(out: *mut *mut nl_bytes, value: &T) -> FfiResult<()> {
+pub unsafe fn json_out<T: serde::Serialize + ?Sized>(
+    out: *mut *mut nl_bytes,
+    value: &T,
+) -> FfiResult<()> {
     require_out(out, "bytes_out")?;
-    let data = serde_json::to_vec(value)
-        .map_err(|e| FfiError::new(nl_result::InvalidArgument, format!("serialising: {e}")))?;
+    let data =
+        serde_json::to_vec(value).map_err(|e| FfiError::invalid(format!("serialising: {e}")))?;
     // SAFETY: checked non-NULL above.
-    unsafe { out.write(Box::into_raw(Box::new(nl_bytes { data }))) };
+    unsafe { out.write(hand_out(nl_bytes { data }, Kind::Bytes)) };
     Ok(())
 }
 
 // ----- exports: version, results, errors, bytes ---------------------------------------------
 
-/// The library version, e.g. "0.1.0": a static string, never freed. Matches `NL_VERSION`.
+/// The library version, e.g. "0.2.0": a static string, never freed. Matches `NL_VERSION`.
 #[no_mangle]
 pub extern "C" fn nl_version() -> *const c_char {
     ffi_boundary!(value std::ptr::null(), {
         concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
     })
+}
+
+/// The fingerprint of the source this library was built from (hex SHA-256 of the crate's
+/// sources, see `scripts/source-fingerprint`): a static string, never freed. Prebuilt
+/// libraries are checked against the tree with it.
+#[no_mangle]
+pub extern "C" fn nl_source_fingerprint() -> *const c_char {
+    ffi_boundary!(value std::ptr::null(), {
+        concat!(env!("NL_SOURCE_FINGERPRINT"), "\0").as_ptr().cast()
+    })
+}
+
+/// Does nothing and returns 0: the cost of a bare call through a binding, for benchmarks.
+#[no_mangle]
+pub extern "C" fn nl_noop() -> u32 {
+    ffi_boundary!(value 0, { 0 })
 }
 
 /// A static name for a result code ("NL_RESULT_HAS_CONTAINERS"), or NULL for an unknown
@@ -359,28 +541,32 @@ pub extern "C" fn nl_result_name(result: u32) -> *const c_char {
     })
 }
 
-/// The code of an error; `NL_RESULT_NULL_ARGUMENT` for NULL.
+/// The code of an error; `NL_RESULT_NULL_ARGUMENT` for NULL, `NL_RESULT_USE_AFTER_FREE` for an
+/// error already freed.
 #[no_mangle]
 pub unsafe extern "C" fn nl_error_code(err: *const nl_error) -> nl_result {
     ffi_boundary!(value nl_result::Panic, {
-        // SAFETY: NULL or a live nl_error per the contract.
-        unsafe { err.as_ref() }.map_or(nl_result::NullArgument, |e| e.code)
+        // SAFETY: checked against the registry.
+        match unsafe { live(err, Kind::Error, "err") } {
+            Ok(e) => e.code,
+            Err(e) => e.code,
+        }
     })
 }
 
 /// The error's NUL-terminated message, owned by the error: valid until `nl_error_free`.
-/// Returns "" for NULL.
+/// Returns "" for NULL or an error already freed.
 #[no_mangle]
 pub unsafe extern "C" fn nl_error_message(err: *const nl_error) -> *const c_char {
     ffi_boundary!(value c"".as_ptr(), {
-        // SAFETY: NULL or a live nl_error per the contract.
-        unsafe { err.as_ref() }.map_or(c"".as_ptr(), |e| e.message.as_ptr())
+        // SAFETY: checked against the registry.
+        unsafe { live(err, Kind::Error, "err") }.map_or(c"".as_ptr(), |e| e.message.as_ptr())
     })
 }
 
 /// For an error that is a rejected decommission or transition, writes the verdict to
 /// `verdict_out` and returns `NL_RESULT_OK`; otherwise returns `NL_RESULT_INVALID_ARGUMENT` and
-/// writes nothing.
+/// writes nothing. The messages are in `nl_error_detail_json`.
 #[no_mangle]
 pub unsafe extern "C" fn nl_error_verdict(
     err: *const nl_error,
@@ -388,58 +574,91 @@ pub unsafe extern "C" fn nl_error_verdict(
 ) -> nl_result {
     let err_out: *mut *mut nl_error = std::ptr::null_mut();
     ffi_boundary!(err_out, {
-        // SAFETY: NULL or a live nl_error per the contract.
-        let e = unsafe { err.as_ref() }.ok_or_else(|| FfiError::null("err"))?;
-        let v = e.verdict.as_ref().ok_or_else(|| {
-            FfiError::new(nl_result::InvalidArgument, "the error is not a rejection")
-        })?;
+        // SAFETY: checked against the registry.
+        let e = unsafe { live(err, Kind::Error, "err") }?;
+        let v = e
+            .source
+            .as_ref()
+            .and_then(Error::verdict)
+            .ok_or_else(|| FfiError::invalid("the error is not a rejection"))?;
         // SAFETY: NULL or writable per the contract.
-        unsafe {
-            write_out(
-                verdict_out,
-                crate::ffi::nl_verdict::from(&**v),
-                "verdict_out",
-            )
-        }
+        unsafe { write_out(verdict_out, crate::ffi::nl_verdict::from(v), "verdict_out") }
     })
 }
 
-/// Frees an error. NULL is a no-op.
+/// The error as JSON: `{"code":N,"name":"NL_RESULT_...","message":"...","verdict":{..}|null,
+/// "field":".."|null,"node":".."|null}` (`verdict` with every reason's message for a
+/// rejection; `field` for an invalid setting; `node` for a container running elsewhere).
 #[no_mangle]
-pub unsafe extern "C" fn nl_error_free(err: *mut nl_error) {
-    ffi_boundary!(value(), {
-        if !err.is_null() {
-            // SAFETY: a pointer this library returned and the caller has not freed.
-            drop(unsafe { Box::from_raw(err) });
+pub unsafe extern "C" fn nl_error_detail_json(
+    err: *const nl_error,
+    bytes_out: *mut *mut nl_bytes,
+) -> nl_result {
+    let err_out: *mut *mut nl_error = std::ptr::null_mut();
+    ffi_boundary!(err_out, {
+        // SAFETY: checked against the registry.
+        let e = unsafe { live(err, Kind::Error, "err") }?;
+        let src = e.source.as_ref();
+        let detail = serde_json::json!({
+            "code": e.code as u32,
+            "name": e.code.name().trim_end_matches('\0'),
+            "message": e.message.to_string_lossy(),
+            "verdict": src.and_then(Error::verdict),
+            "field": match src {
+                Some(Error::InvalidSetting { field, .. }) => Some(field.as_str()),
+                _ => None,
+            },
+            "node": match src {
+                Some(Error::ContainerElsewhere { node, .. }) => Some(node.as_str()),
+                _ => None,
+            },
+        });
+        // SAFETY: out-parameter per the contract.
+        unsafe { json_out(bytes_out, &detail) }
+    })
+}
+
+/// Frees an error. NULL is a no-op; an error already freed is reported
+/// (`NL_RESULT_USE_AFTER_FREE`) and nothing is touched.
+#[no_mangle]
+pub unsafe extern "C" fn nl_error_free(err: *mut nl_error) -> nl_result {
+    ffi_boundary!(value nl_result::Panic, {
+        // SAFETY: checked against the registry.
+        match unsafe { take_back(err, Kind::Error, "err") } {
+            Ok(_) => nl_result::Ok,
+            Err(e) => e.code,
         }
     })
 }
 
-/// The buffer's bytes (not NUL-terminated), owned by the buffer; NULL for NULL.
+/// The buffer's bytes (not NUL-terminated), owned by the buffer; NULL for NULL or a buffer
+/// already freed.
 #[no_mangle]
 pub unsafe extern "C" fn nl_bytes_data(bytes: *const nl_bytes) -> *const u8 {
     ffi_boundary!(value std::ptr::null(), {
-        // SAFETY: NULL or a live nl_bytes per the contract.
-        unsafe { bytes.as_ref() }.map_or(std::ptr::null(), |b| b.data.as_ptr())
+        // SAFETY: checked against the registry.
+        unsafe { live(bytes, Kind::Bytes, "bytes") }.map_or(std::ptr::null(), |b| b.data.as_ptr())
     })
 }
 
-/// The buffer's length in bytes; 0 for NULL.
+/// The buffer's length in bytes; 0 for NULL or a buffer already freed.
 #[no_mangle]
 pub unsafe extern "C" fn nl_bytes_len(bytes: *const nl_bytes) -> usize {
     ffi_boundary!(value 0, {
-        // SAFETY: NULL or a live nl_bytes per the contract.
-        unsafe { bytes.as_ref() }.map_or(0, |b| b.data.len())
+        // SAFETY: checked against the registry.
+        unsafe { live(bytes, Kind::Bytes, "bytes") }.map_or(0, |b| b.data.len())
     })
 }
 
-/// Frees a buffer. NULL is a no-op.
+/// Frees a buffer. NULL is a no-op; a buffer already freed is reported
+/// (`NL_RESULT_USE_AFTER_FREE`) and nothing is touched.
 #[no_mangle]
-pub unsafe extern "C" fn nl_bytes_free(bytes: *mut nl_bytes) {
-    ffi_boundary!(value(), {
-        if !bytes.is_null() {
-            // SAFETY: a pointer this library returned and the caller has not freed.
-            drop(unsafe { Box::from_raw(bytes) });
+pub unsafe extern "C" fn nl_bytes_free(bytes: *mut nl_bytes) -> nl_result {
+    ffi_boundary!(value nl_result::Panic, {
+        // SAFETY: checked against the registry.
+        match unsafe { take_back(bytes, Kind::Bytes, "bytes") } {
+            Ok(_) => nl_result::Ok,
+            Err(e) => e.code,
         }
     })
 }
@@ -475,6 +694,12 @@ mod tests {
             code::LOCKED,
             code::UNSUPPORTED_FORMAT,
             code::CORRUPT,
+            code::INVALID_SETTING,
+            code::PROTOCOL_ONLY,
+            code::CONTAINER_ELSEWHERE,
+            code::CLAIM_NOT_FOUND,
+            code::STALE_PLAN,
+            code::POISONED,
         ] {
             assert_eq!(nl_result::from_code(c) as u32, c);
         }
@@ -505,6 +730,21 @@ mod tests {
                 .unwrap();
             assert!(msg.contains("boom"), "{msg}");
             nl_error_free(err);
+        }
+    }
+
+    #[test]
+    fn a_double_free_is_reported_not_undefined() {
+        let b = hand_out(nl_bytes { data: vec![1] }, Kind::Bytes);
+        unsafe {
+            assert_eq!(nl_bytes_len(b), 1);
+            assert_eq!(nl_bytes_free(b), nl_result::Ok);
+            assert_eq!(nl_bytes_free(b), nl_result::UseAfterFree);
+            assert_eq!(nl_bytes_len(b), 0);
+            assert!(nl_bytes_data(b).is_null());
+            // The wrong kind is refused too.
+            assert_eq!(nl_error_free(b.cast()), nl_result::UseAfterFree);
+            assert_eq!(nl_bytes_free(std::ptr::null_mut()), nl_result::Ok);
         }
     }
 

@@ -1,35 +1,51 @@
-//! `nl_options`: what a fleet is created with (policy, audit capacity, clock).
+//! `nl_options`: what a fleet is created with (policy, audit capacity, clock, data directory).
 
 use super::boundary::*;
 use crate::clock::Timestamp;
 use crate::ffi_boundary;
-use crate::policy::FleetOptions;
+use crate::policy::{FleetOptions, Policy};
 use crate::storage::{StorageOptions, SyncPolicy};
+use serde::Deserialize;
 use std::path::PathBuf;
 
-/// Options for `nl_fleet_new` and `nl_fleet_set_policy`. Starts at the defaults of SPEC.md.
+/// The value that switches a timer off (`nl_options_set`): a grace that is off never makes
+/// anyone wait, a timeout that is off never fires. 0 means the default.
+pub const NL_OFF: u64 = u64::MAX;
+
+/// Options for `nl_fleet_new` and `nl_fleet_set_policy`. Starts at the defaults of the
+/// specification; values are checked when the options are used.
 ///
 /// Thread-safety: not synchronised. Configure it from one thread; the library only reads it
 /// during `nl_fleet_new`/`nl_fleet_set_policy` and keeps no reference to it afterwards.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct nl_options {
-    pub(crate) options: FleetOptions,
-    pub(crate) manual_clock_start: Option<Timestamp>,
+    #[serde(flatten)]
+    pub(crate) options: OptionsFields,
+    pub(crate) manual_clock_start_ms: Option<Timestamp>,
     pub(crate) data_dir: Option<PathBuf>,
     pub(crate) storage: StorageOptions,
 }
 
+/// The fleet options as the JSON form spells them (`policy`, `audit_capacity`).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct OptionsFields {
+    pub policy: Policy,
+    pub audit_capacity: usize,
+}
+
 impl nl_options {
-    fn defaults(options: FleetOptions) -> Self {
-        nl_options {
-            options,
-            manual_clock_start: None,
-            data_dir: None,
-            storage: StorageOptions::default(),
+    pub(crate) fn fleet_options(&self) -> FleetOptions {
+        FleetOptions {
+            policy: self.options.policy,
+            audit_capacity: self.options.audit_capacity,
         }
     }
 }
 
-/// The settings `nl_options_set` can change. Durations are milliseconds.
+/// The settings `nl_options_set` can change. Durations are milliseconds; 0 is the default and
+/// `NL_OFF` switches a timer off.
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum nl_option {
@@ -44,8 +60,10 @@ pub enum nl_option {
     SyncEveryWrites = 7,
     /// Persistent fleets with batched sync: also fsync when this long has passed since the last.
     SyncMaxDelayMs = 8,
-    /// Persistent fleets: compact after this many journal records.
+    /// Persistent fleets: compact after this many journal records (`NL_OFF`: only when asked).
     CompactAfterRecords = 9,
+    /// Claims and reservations expire after this long unless confirmed or released.
+    ClaimTtlMs = 10,
 }
 
 /// Creates options holding the defaults. Free with `nl_options_free`.
@@ -56,15 +74,18 @@ pub unsafe extern "C" fn nl_options_new(
 ) -> nl_result {
     ffi_boundary!(err_out, {
         require_out(options_out, "options_out")?;
-        let boxed = Box::into_raw(Box::new(nl_options::defaults(FleetOptions::default())));
+        let mut o = nl_options::default();
+        o.options.policy = Policy::DEFAULT;
         // SAFETY: checked non-NULL.
-        unsafe { options_out.write(boxed) };
+        unsafe { options_out.write(hand_out(o, Kind::Options)) };
         Ok(())
     })
 }
 
-/// Creates options from JSON, e.g. `{"policy":{"idle_grace_ms":600000},"audit_capacity":5000}`.
-/// Missing fields take the defaults; unknown fields and invalid values are refused.
+/// Creates options from JSON: `{"policy":{"idle_grace_ms":600000,"ready_grace_ms":"off"},
+/// "audit_capacity":5000,"data_dir":"/var/lib/nl","storage":{"sync":{"mode":"every_write"},
+/// "compact_after_records":100000},"manual_clock_start_ms":1767225600000}`. Every field is
+/// optional (0 or missing: the default); unknown fields and invalid values are refused.
 #[no_mangle]
 pub unsafe extern "C" fn nl_options_from_json(
     json: *const u8,
@@ -75,17 +96,17 @@ pub unsafe extern "C" fn nl_options_from_json(
     ffi_boundary!(err_out, {
         require_out(options_out, "options_out")?;
         // SAFETY: pointer + length per the contract.
-        let text = unsafe { str_arg(json, json_len, "json") }?;
-        let options = FleetOptions::from_json(text)?;
-        let boxed = Box::into_raw(Box::new(nl_options::defaults(options)));
+        let o: nl_options = unsafe { json_arg(json, json_len, "json") }?;
+        o.fleet_options().resolve()?;
         // SAFETY: checked non-NULL.
-        unsafe { options_out.write(boxed) };
+        unsafe { options_out.write(hand_out(o, Kind::Options)) };
         Ok(())
     })
 }
 
-/// Sets one option. Values are range-checked when the options are used (`nl_fleet_new`,
-/// `nl_fleet_set_policy`), so a combination is judged as a whole.
+/// Sets one option (`NL_OFF` switches a timer off, 0 means the default). Values are checked
+/// when the options are used (`nl_fleet_new`, `nl_fleet_set_policy`), so a combination is
+/// judged as a whole.
 #[no_mangle]
 pub unsafe extern "C" fn nl_options_set(
     options: *mut nl_options,
@@ -94,12 +115,12 @@ pub unsafe extern "C" fn nl_options_set(
     err_out: *mut *mut nl_error,
 ) -> nl_result {
     ffi_boundary!(err_out, {
-        // SAFETY: NULL or a live nl_options per the contract.
-        let o = unsafe { options.as_mut() }.ok_or_else(|| FfiError::null("options"))?;
+        // SAFETY: checked against the registry; the caller owns it exclusively.
+        let o = unsafe { live_mut(options, Kind::Options, "options") }?;
         let too_big = |what: &str| {
             FfiError::new(
-                nl_result::InvalidArgument,
-                format!("{what} = {value} is out of range"),
+                nl_result::InvalidSetting,
+                format!("invalid setting {what}: {value} is out of range"),
             )
         };
         let p = &mut o.options.policy;
@@ -109,6 +130,7 @@ pub unsafe extern "C" fn nl_options_set(
             k if k == nl_option::PostSyncGraceMs as u32 => p.post_sync_grace_ms = value,
             k if k == nl_option::SyncTimeoutMs as u32 => p.sync_timeout_ms = value,
             k if k == nl_option::ProvisioningTimeoutMs as u32 => p.provisioning_timeout_ms = value,
+            k if k == nl_option::ClaimTtlMs as u32 => p.claim_ttl_ms = value,
             k if k == nl_option::UnhealthyThreshold as u32 => {
                 p.unhealthy_threshold =
                     u32::try_from(value).map_err(|_| too_big("unhealthy_threshold"))?
@@ -142,10 +164,11 @@ pub unsafe extern "C" fn nl_options_set(
                 };
             }
             k if k == nl_option::CompactAfterRecords as u32 => {
-                if value == 0 {
-                    return Err(too_big("compact_after_records"));
-                }
-                o.storage.compact_after_records = value;
+                o.storage.compact_after_records = if value == 0 {
+                    crate::storage::DEFAULT_COMPACT_AFTER_RECORDS
+                } else {
+                    value
+                };
             }
             other => return Err(FfiError::unknown_enum("nl_option", other)),
         }
@@ -162,9 +185,9 @@ pub unsafe extern "C" fn nl_options_use_manual_clock(
     err_out: *mut *mut nl_error,
 ) -> nl_result {
     ffi_boundary!(err_out, {
-        // SAFETY: NULL or a live nl_options per the contract.
-        let o = unsafe { options.as_mut() }.ok_or_else(|| FfiError::null("options"))?;
-        o.manual_clock_start = Some(Timestamp(start_ms));
+        // SAFETY: checked against the registry; the caller owns it exclusively.
+        let o = unsafe { live_mut(options, Kind::Options, "options") }?;
+        o.manual_clock_start_ms = Some(Timestamp(start_ms));
         Ok(())
     })
 }
@@ -180,8 +203,8 @@ pub unsafe extern "C" fn nl_options_set_data_dir(
     err_out: *mut *mut nl_error,
 ) -> nl_result {
     ffi_boundary!(err_out, {
-        // SAFETY: NULL or a live nl_options per the contract.
-        let o = unsafe { options.as_mut() }.ok_or_else(|| FfiError::null("options"))?;
+        // SAFETY: checked against the registry; the caller owns it exclusively.
+        let o = unsafe { live_mut(options, Kind::Options, "options") }?;
         // SAFETY: pointer + length per the contract.
         let p = unsafe { str_arg(path, path_len, "path") }?;
         o.data_dir = (!p.is_empty()).then(|| PathBuf::from(p));
@@ -189,13 +212,15 @@ pub unsafe extern "C" fn nl_options_set_data_dir(
     })
 }
 
-/// Frees options. NULL is a no-op.
+/// Frees options. NULL is a no-op; options already freed are reported
+/// (`NL_RESULT_USE_AFTER_FREE`).
 #[no_mangle]
-pub unsafe extern "C" fn nl_options_free(options: *mut nl_options) {
-    ffi_boundary!(value(), {
-        if !options.is_null() {
-            // SAFETY: a pointer this library returned and the caller has not freed.
-            drop(unsafe { Box::from_raw(options) });
+pub unsafe extern "C" fn nl_options_free(options: *mut nl_options) -> nl_result {
+    ffi_boundary!(value nl_result::Panic, {
+        // SAFETY: checked against the registry.
+        match unsafe { take_back(options, Kind::Options, "options") } {
+            Ok(_) => nl_result::Ok,
+            Err(e) => e.code,
         }
     })
 }

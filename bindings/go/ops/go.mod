@@ -1,6 +1,6 @@
 module github.com/payperplay/node-lifecycle/bindings/go/ops
 
-go 1.22
+go 1.24
 
 require github.com/payperplay/node-lifecycle/bindings/go v0.0.0
 

@@ -8,6 +8,13 @@
 // store saw them (the database was down for longer than the ring holds), the gap is recorded
 // in a table of its own and reported: nothing is lost silently.
 //
+// Identity: a FleetID is bound, in nl_audit_fleets, to the fleet's InstanceID (random at
+// creation, kept in a persistent fleet's data directory). Opening a store for a FleetID bound
+// to another fleet is ErrIdentityConflict, so two fleets never write one history unnoticed.
+// Text: PostgreSQL cannot store NUL characters in TEXT or JSONB; the store writes each NUL as
+// the four characters \x00 (the library escapes control characters in failure texts the same
+// way), so no entry the library accepted can stall the store.
+//
 //	store, err := pgaudit.Open(ctx, fleet, "postgres://…", pgaudit.Options{FleetID: "eu-1"})
 //	go store.Run(ctx, 5*time.Second)
 package pgaudit
@@ -17,10 +24,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	lifecycle "github.com/payperplay/node-lifecycle/bindings/go"
@@ -37,9 +47,15 @@ type Options struct {
 }
 
 // ErrSequenceRegressed: the fleet's sequence numbers are below what the table already holds
-// for this FleetID, i.e. the fleet restarted without its data directory. Use a persistent
-// fleet (Options.DataDir) or a new FleetID per process lifetime.
+// for this FleetID although it is the same fleet (its data directory was restored from an
+// older copy).
 var ErrSequenceRegressed = errors.New("pgaudit: the fleet's audit sequence is behind the table for this fleet id")
+
+// ErrIdentityConflict: the FleetID is bound to another fleet (another InstanceID): a second
+// fleet configured with the same FleetID, or an in-memory fleet that restarted (its identity
+// is new on every start; give it a persistent data directory or a FleetID per process
+// lifetime).
+var ErrIdentityConflict = errors.New("pgaudit: the fleet id belongs to another fleet")
 
 // Store writes a fleet's audit entries to PostgreSQL.
 type Store struct {
@@ -92,7 +108,18 @@ var migrations = []string{
 		detected_at TIMESTAMPTZ NOT NULL DEFAULT now(),
 		PRIMARY KEY (fleet_id, after_seq)
 	);`,
+	`CREATE TABLE IF NOT EXISTS nl_audit_fleets (
+		fleet_id    TEXT        PRIMARY KEY,
+		instance_id TEXT        NOT NULL,
+		bound_at    TIMESTAMPTZ NOT NULL DEFAULT now()
+	);
+	ALTER TABLE nl_audit_entries ADD COLUMN IF NOT EXISTS related_node_id TEXT;
+	ALTER TABLE nl_audit_entries ADD COLUMN IF NOT EXISTS ram_mb BIGINT;
+	ALTER TABLE nl_audit_entries ADD COLUMN IF NOT EXISTS age_ms BIGINT;`,
 }
+
+// tables are the tables the store needs; Open verifies each is present.
+var tables = []string{"nl_audit_entries", "nl_audit_gaps", "nl_audit_fleets", "nl_schema_migrations"}
 
 // Open connects, applies the schema migrations and returns a store following fleet. The caller
 // keeps ownership of fleet; Close the store before the fleet.
@@ -115,7 +142,32 @@ func Open(ctx context.Context, fleet *lifecycle.Fleet, connString string, opts O
 		pool.Close()
 		return nil, err
 	}
+	if err := s.bind(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
 	return s, nil
+}
+
+// bind binds the FleetID to the fleet's identity, or refuses if it is bound to another.
+func (s *Store) bind(ctx context.Context) error {
+	id, err := s.fleet.InstanceID()
+	if err != nil {
+		return err
+	}
+	if _, err := s.pool.Exec(ctx,
+		`INSERT INTO nl_audit_fleets (fleet_id, instance_id) VALUES ($1, $2) ON CONFLICT (fleet_id) DO NOTHING`,
+		s.fleetID, id.String()); err != nil {
+		return fmt.Errorf("pgaudit: binding the fleet id: %w", err)
+	}
+	var bound string
+	if err := s.pool.QueryRow(ctx, `SELECT instance_id FROM nl_audit_fleets WHERE fleet_id = $1`, s.fleetID).Scan(&bound); err != nil {
+		return fmt.Errorf("pgaudit: reading the fleet id's binding: %w", err)
+	}
+	if bound != id.String() {
+		return fmt.Errorf("%w: fleet id %q is bound to fleet instance %s, this fleet is %s", ErrIdentityConflict, s.fleetID, bound, id)
+	}
+	return nil
 }
 
 // Close releases the connection pool.
@@ -135,16 +187,23 @@ func (s *Store) migrate(ctx context.Context) error {
 		version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`); err != nil {
 		return fmt.Errorf("pgaudit: migrating: %w", err)
 	}
-	var applied int
-	if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM nl_schema_migrations`).Scan(&applied); err != nil {
-		return fmt.Errorf("pgaudit: migrating: %w", err)
-	}
-	for v := applied + 1; v <= len(migrations); v++ {
+	// Every migration is idempotent and all run on every open: a table dropped underneath
+	// the store is recreated even though its migration is recorded as applied.
+	for v := 1; v <= len(migrations); v++ {
 		if _, err := tx.Exec(ctx, migrations[v-1]); err != nil {
 			return fmt.Errorf("pgaudit: migration %d: %w", v, err)
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO nl_schema_migrations (version) VALUES ($1)`, v); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO nl_schema_migrations (version) VALUES ($1) ON CONFLICT DO NOTHING`, v); err != nil {
 			return fmt.Errorf("pgaudit: migration %d: %w", v, err)
+		}
+	}
+	for _, table := range tables {
+		var present bool
+		if err := tx.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, table).Scan(&present); err != nil {
+			return fmt.Errorf("pgaudit: checking the schema: %w", err)
+		}
+		if !present {
+			return fmt.Errorf("pgaudit: table %s is missing after the migrations", table)
 		}
 	}
 	return tx.Commit(ctx)
@@ -179,62 +238,133 @@ func (s *Store) Sync(ctx context.Context) (SyncResult, error) {
 		if len(page.Entries) == 0 && page.Missed == 0 {
 			return res, nil
 		}
-		if err := s.write(ctx, page); err != nil {
+		written, err := s.write(ctx, page)
+		if isUndefinedTable(err) {
+			// The schema was dropped underneath the store: recreate it and retry once.
+			if err = s.migrate(ctx); err == nil {
+				written, err = s.write(ctx, page)
+			}
+		}
+		if err != nil {
 			// The transaction rolled back: the cursor stays, the next Sync retries.
 			return res, err
 		}
 		if page.Missed > 0 && s.onGap != nil {
 			s.onGap(s.cursor, page.Missed)
 		}
-		res.Written += uint64(len(page.Entries))
+		res.Written += written
 		res.Missed += page.Missed
 		s.cursor = page.NextCursor
 		res.Cursor = s.cursor
 	}
 }
 
-func (s *Store) write(ctx context.Context, page lifecycle.AuditPage) error {
+// write stores one page in one transaction and returns how many rows it inserted (an entry
+// already in the table is not counted).
+func (s *Store) write(ctx context.Context, page lifecycle.AuditPage) (uint64, error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		return fmt.Errorf("pgaudit: writing: %w", err)
+		return 0, fmt.Errorf("pgaudit: writing: %w", err)
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
 	if page.Missed > 0 {
 		if _, err := tx.Exec(ctx,
 			`INSERT INTO nl_audit_gaps (fleet_id, after_seq, missed) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
 			s.fleetID, s.cursor, page.Missed); err != nil {
-			return fmt.Errorf("pgaudit: recording a gap: %w", err)
+			return 0, fmt.Errorf("pgaudit: recording a gap: %w", err)
 		}
 	}
 	batch := &pgx.Batch{}
 	for _, e := range page.Entries {
 		var snapshot []byte
 		if e.Snapshot != nil {
-			if snapshot, err = json.Marshal(e.Snapshot); err != nil {
-				return err
+			if snapshot, err = json.Marshal(storableSnapshot(*e.Snapshot)); err != nil {
+				return 0, err
 			}
 		}
+		var ram, age *int64
+		if e.RAMMB != nil {
+			v := int64(*e.RAMMB)
+			ram = &v
+		}
+		if e.Age != nil {
+			v := e.Age.Milliseconds()
+			age = &v
+		}
 		batch.Queue(`INSERT INTO nl_audit_entries
-			(fleet_id, seq, at, action, node_id, container_id, reason_code, reason, decision_by, result, error, from_state, to_state, snapshot)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+			(fleet_id, seq, at, action, node_id, container_id, reason_code, reason, decision_by, result, error,
+			 from_state, to_state, snapshot, related_node_id, ram_mb, age_ms)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
 			ON CONFLICT (fleet_id, seq) DO NOTHING`,
-			s.fleetID, int64(e.Seq), e.Time, e.Action.String(), e.NodeID, nullable(e.ContainerID),
-			int32(e.ReasonCode), e.Reason, e.DecisionBy, e.Result.String(), nullable(e.Error),
-			stateName(e.FromState), stateName(e.ToState), snapshot)
+			s.fleetID, int64(e.Seq), e.Time, e.Action.String(), storable(e.NodeID), nullable(e.ContainerID),
+			int32(e.ReasonCode), storable(e.Reason), storable(e.DecisionBy), e.Result.String(), nullable(e.Error),
+			stateName(e.FromState), stateName(e.ToState), snapshot, nullable(e.RelatedNodeID), ram, age)
 	}
-	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
-		return fmt.Errorf("pgaudit: writing: %w", err)
+	results := tx.SendBatch(ctx, batch)
+	var written uint64
+	for range page.Entries {
+		tag, err := results.Exec()
+		if err != nil {
+			results.Close()
+			return 0, fmt.Errorf("pgaudit: writing: %w", err)
+		}
+		written += uint64(tag.RowsAffected())
+	}
+	if err := results.Close(); err != nil {
+		return 0, fmt.Errorf("pgaudit: writing: %w", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("pgaudit: committing: %w", err)
+		return 0, fmt.Errorf("pgaudit: committing: %w", err)
 	}
-	return nil
+	return written, nil
+}
+
+func isUndefinedTable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "42P01"
+}
+
+// storable makes any text storable in PostgreSQL: NUL becomes the four characters \x00 (TEXT
+// and JSONB cannot hold NUL), and invalid UTF-8 (which the library never produces) is replaced.
+func storable(s string) string {
+	if strings.IndexByte(s, 0) >= 0 {
+		s = strings.ReplaceAll(s, "\x00", `\x00`)
+	}
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	return s
+}
+
+// storableSnapshot is the snapshot with every text made storable.
+func storableSnapshot(s lifecycle.StateSnapshot) lifecycle.StateSnapshot {
+	s.InstanceType = storable(s.InstanceType)
+	s.EvacuatedBy = storable(s.EvacuatedBy)
+	holds := make([]lifecycle.Mark, len(s.Holds))
+	for i, h := range s.Holds {
+		holds[i] = lifecycle.Mark{Name: storable(h.Name), Detail: storable(h.Detail)}
+	}
+	s.Holds = holds
+	cordons := make([]lifecycle.SnapshotCordon, len(s.Cordons))
+	for i, c := range s.Cordons {
+		cordons[i] = lifecycle.SnapshotCordon{Name: storable(c.Name), Reason: storable(c.Reason), Evacuate: c.Evacuate}
+	}
+	s.Cordons = cordons
+	if s.Labels != nil {
+		labels := make(map[string]string, len(s.Labels))
+		for k, v := range s.Labels {
+			labels[storable(k)] = storable(v)
+		}
+		s.Labels = labels
+	}
+	return s
 }
 
 func nullable(s string) *string {
 	if s == "" {
 		return nil
 	}
+	s = storable(s)
 	return &s
 }
 
@@ -278,7 +408,7 @@ type Filter struct {
 // Query returns the matching entries in sequence order.
 func (s *Store) Query(ctx context.Context, f Filter) ([]lifecycle.AuditEntry, error) {
 	q := `SELECT seq, at, action, node_id, COALESCE(container_id, ''), reason_code, reason, decision_by,
-		result, COALESCE(error, ''), from_state, to_state, snapshot
+		result, COALESCE(error, ''), from_state, to_state, snapshot, COALESCE(related_node_id, ''), ram_mb, age_ms
 		FROM nl_audit_entries WHERE fleet_id = $1 AND seq > $2`
 	args := []any{s.fleetID, int64(f.AfterSeq)}
 	add := func(cond string, v any) {
@@ -321,12 +451,21 @@ func (s *Store) Query(ctx context.Context, f Filter) ([]lifecycle.AuditEntry, er
 			reasonCode         int32
 			fromState, toState *string
 			snapshot           []byte
+			ram, age           *int64
 		)
 		if err := rows.Scan(&seq, &e.Time, &action, &e.NodeID, &e.ContainerID, &reasonCode, &e.Reason,
-			&e.DecisionBy, &result, &e.Error, &fromState, &toState, &snapshot); err != nil {
+			&e.DecisionBy, &result, &e.Error, &fromState, &toState, &snapshot, &e.RelatedNodeID, &ram, &age); err != nil {
 			return nil, fmt.Errorf("pgaudit: reading: %w", err)
 		}
 		e.Seq = uint64(seq)
+		if ram != nil {
+			v := int(*ram)
+			e.RAMMB = &v
+		}
+		if age != nil {
+			v := time.Duration(*age) * time.Millisecond
+			e.Age = &v
+		}
 		e.ReasonCode = lifecycle.Reason(reasonCode)
 		if err := e.Action.UnmarshalText([]byte(action)); err != nil {
 			return nil, err

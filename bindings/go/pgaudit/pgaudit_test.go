@@ -2,10 +2,12 @@ package pgaudit
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -127,7 +129,9 @@ func TestTenThousandEntriesExactlyOnceAndQueries(t *testing.T) {
 	lib, err := f.AuditByNode("n042", 1)
 	must(t, err)
 	got := byNode[len(byNode)-1]
-	if got.Seq != lib[0].Seq || !got.Time.Equal(lib[0].Time) || got.Reason != lib[0].Reason || *got.Snapshot != *lib[0].Snapshot {
+	gotSnap, _ := json.Marshal(got.Snapshot)
+	libSnap, _ := json.Marshal(lib[0].Snapshot)
+	if got.Seq != lib[0].Seq || !got.Time.Equal(lib[0].Time) || got.Reason != lib[0].Reason || string(gotSnap) != string(libSnap) {
 		t.Fatalf("round trip:\n db  %+v\n lib %+v", got, lib[0])
 	}
 }
@@ -203,15 +207,10 @@ func TestOutageCatchUpWithoutDuplicatesAndGaps(t *testing.T) {
 	if res.Written != 0 || res.Cursor != 670 {
 		t.Fatalf("reopened store: %+v", res)
 	}
-	// A fleet whose sequence is behind the table is refused, not silently ignored.
+	// Another fleet (a restarted in-memory one has a new identity) is refused at Open.
 	fresh := newFleet(t, 10)
-	behind, err := Open(ctx, fresh, d, Options{FleetID: store.fleetID})
-	must(t, err)
-	defer behind.Close()
-	record2 := func() { _, _ = fresh.RecordAudit(lifecycle.AuditRecord{Action: lifecycle.ActionScaleUp, NodeID: "x"}) }
-	record2()
-	if _, err := behind.Sync(ctx); !errors.Is(err, ErrSequenceRegressed) {
-		t.Fatalf("a regressed sequence: %v", err)
+	if _, err := Open(ctx, fresh, d, Options{FleetID: store.fleetID}); !errors.Is(err, ErrIdentityConflict) {
+		t.Fatalf("another fleet on the same fleet id: %v", err)
 	}
 }
 
@@ -231,5 +230,145 @@ func TestMigrationsAreIdempotent(t *testing.T) {
 	must(t, conn.QueryRow(ctx, "SELECT count(*) FROM nl_schema_migrations").Scan(&versions))
 	if versions != len(migrations) {
 		t.Fatalf("migrations recorded: %d", versions)
+	}
+}
+
+// Two fleets given the same FleetID: the second is refused, so neither loses entries while
+// Written counts them. The first keeps working.
+func TestTwoFleetsCannotShareAFleetID(t *testing.T) {
+	ctx := context.Background()
+	d := dsn(t)
+	id := fmt.Sprintf("shared-%d", time.Now().UnixNano())
+	a, b := newFleet(t, 100), newFleet(t, 100)
+	sa, err := Open(ctx, a, d, Options{FleetID: id})
+	must(t, err)
+	defer sa.Close()
+	if _, err := Open(ctx, b, d, Options{FleetID: id}); !errors.Is(err, ErrIdentityConflict) {
+		t.Fatalf("second fleet: %v", err)
+	}
+	must(t, a.RegisterCloudNode("n", 1))
+	res, err := sa.Sync(ctx)
+	must(t, err)
+	if res.Written != 1 || count(t, sa, "") != 1 {
+		t.Fatalf("first fleet: %+v", res)
+	}
+	// Two stores of the same fleet may coexist; Written counts only rows really inserted.
+	sa2, err := Open(ctx, a, d, Options{FleetID: id})
+	must(t, err)
+	defer sa2.Close()
+	must(t, a.RegisterCloudNode("m", 1))
+	r1, err := sa.Sync(ctx)
+	must(t, err)
+	r2, err := sa2.Sync(ctx)
+	must(t, err)
+	if r1.Written+r2.Written != 1 || count(t, sa, "") != 2 {
+		t.Fatalf("two stores of one fleet: %+v %+v, rows %d", r1, r2, count(t, sa, ""))
+	}
+}
+
+// A failure text with NUL bytes, invalid UTF-8 and control characters is stored, and the
+// entries after it are stored too (it used to stop the store for good with SQLSTATE 22021).
+func TestAnyFailureTextReachesTheStore(t *testing.T) {
+	ctx := context.Background()
+	f := newFleet(t, 100)
+	s, err := Open(ctx, f, dsn(t), Options{FleetID: fmt.Sprintf("text-%d", time.Now().UnixNano())})
+	must(t, err)
+	defer s.Close()
+	storeFailureText(t, ctx, f, s, "provider said \x00\xff\xfe\x1b[31m no\n")
+}
+
+// storeFailureText fails a decommission with text, records one more entry, syncs, and checks
+// both reached the table with the failure's text as the library recorded it (NUL as \x00).
+func storeFailureText(t *testing.T, ctx context.Context, f *lifecycle.Fleet, s *Store, text string) {
+	t.Helper()
+	node := fmt.Sprintf("n%d", time.Now().UnixNano())
+	must(t, f.RegisterCloudNode(node, 1))
+	if _, err := f.Transition(node, lifecycle.StateInitializing, "cloud_init_started"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Transition(node, lifecycle.StateReady, "cloud_init_completed"); err != nil {
+		t.Fatal(err)
+	}
+	must(t, f.SetPolicy(lifecycle.Policy{ReadyGrace: lifecycle.Off}))
+	ticket, err := f.BeginDecommission(node, "fuzz")
+	must(t, err)
+	must(t, f.FailDecommission(ticket, errors.New(text)))
+	_, err = f.RecordAudit(lifecycle.AuditRecord{Action: lifecycle.ActionScaleDown, NodeID: node, Reason: "after"})
+	must(t, err)
+	failed, err := f.AuditByResult(lifecycle.ResultFailed, 1)
+	must(t, err)
+	if _, err := s.Sync(ctx); err != nil {
+		t.Fatalf("sync after failure text %q: %v", text, err)
+	}
+	rows, err := s.Query(ctx, Filter{NodeID: node, Limit: 100})
+	must(t, err)
+	var gotFailure, gotAfter bool
+	for _, e := range rows {
+		if e.Result == lifecycle.ResultFailed {
+			gotFailure = e.Error == storable(failed[0].Error)
+		}
+		gotAfter = gotAfter || e.Reason == "after"
+	}
+	if !gotFailure || !gotAfter {
+		t.Fatalf("text %q: failure stored %v, later entry stored %v (rows %+v)", text, gotFailure, gotAfter, rows)
+	}
+}
+
+// FuzzFailureTextToStore sends arbitrary failure texts through the library into PostgreSQL.
+// `go test` runs the seeds; `go test -fuzz FuzzFailureTextToStore` explores.
+func FuzzFailureTextToStore(f *testing.F) {
+	for _, seed := range []string{"", "\x00", "\xff", "a\x00b\x00", "\\x00", strings.Repeat("é", 3000), "\u0085\u2028"} {
+		f.Add(seed)
+	}
+	d := os.Getenv("NL_PG_DSN")
+	if d == "" {
+		f.Skip("NL_PG_DSN not set")
+	}
+	fleet, err := lifecycle.New(lifecycle.Options{ManualClockStart: t0, AuditCapacity: 100_000})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer fleet.Close()
+	store, err := Open(context.Background(), fleet, d, Options{FleetID: fmt.Sprintf("fuzz-%d", time.Now().UnixNano())})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer store.Close()
+	f.Fuzz(func(t *testing.T, text string) {
+		storeFailureText(t, context.Background(), fleet, store, text)
+	})
+}
+
+// A table dropped underneath is recreated: at the next Open, and by a running store's Sync.
+func TestDroppedTableIsRecreated(t *testing.T) {
+	ctx := context.Background()
+	d := dsn(t)
+	f := newFleet(t, 100)
+	id := fmt.Sprintf("dropped-%d", time.Now().UnixNano())
+	s, err := Open(ctx, f, d, Options{FleetID: id})
+	must(t, err)
+	defer s.Close()
+	must(t, f.RegisterCloudNode("n", 1))
+	_, err = s.Sync(ctx)
+	must(t, err)
+
+	_, err = s.pool.Exec(ctx, "DROP TABLE nl_audit_entries")
+	must(t, err)
+	must(t, f.RegisterCloudNode("m", 1))
+	res, err := s.Sync(ctx)
+	must(t, err)
+	if res.Written != 1 || count(t, s, "") != 1 {
+		t.Fatalf("sync after the drop: %+v, rows %d", res, count(t, s, ""))
+	}
+
+	_, err = s.pool.Exec(ctx, "DROP TABLE nl_audit_entries")
+	must(t, err)
+	again, err := Open(ctx, f, d, Options{FleetID: id})
+	must(t, err)
+	defer again.Close()
+	var present bool
+	must(t, again.pool.QueryRow(ctx, "SELECT to_regclass('nl_audit_entries') IS NOT NULL").Scan(&present))
+	if !present {
+		t.Fatal("Open did not recreate the dropped table")
 	}
 }

@@ -78,7 +78,7 @@ func writeError(w http.ResponseWriter, err error) {
 			status = http.StatusNotFound
 		case errors.Is(err, lifecycle.ErrRejected), errors.Is(err, lifecycle.ErrTicketInvalid):
 			status = http.StatusConflict
-		case errors.Is(err, lifecycle.ErrInvalidArgument), errors.Is(err, lifecycle.ErrInvalidUTF8):
+		case errors.Is(err, lifecycle.ErrInvalidArgument), errors.Is(err, lifecycle.ErrInvalidUTF8), errors.Is(err, lifecycle.ErrInvalidSetting):
 			status = http.StatusBadRequest
 		case errors.Is(err, lifecycle.ErrClosed):
 			status = http.StatusServiceUnavailable

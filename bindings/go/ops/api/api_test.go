@@ -31,7 +31,8 @@ func fleet(t *testing.T) *lifecycle.Fleet {
 	must(t, err)
 	t.Cleanup(func() { f.Close() })
 	for _, id := range []string{"a", "b"} {
-		must(t, f.Register(lifecycle.NodeSpec{ID: id, Origin: lifecycle.OriginCloud, TotalRAMMB: 8192, HourlyCost: 0.2}))
+		_, err = f.Register(lifecycle.NodeSpec{ID: id, Origin: lifecycle.OriginCloud, TotalRAMMB: 8192, HourlyCost: 0.2})
+		must(t, err)
 		_, err = f.Transition(id, lifecycle.StateInitializing, "cloud_init_started")
 		must(t, err)
 		_, err = f.Transition(id, lifecycle.StateReady, "cloud_init_completed")

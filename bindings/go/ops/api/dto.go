@@ -45,11 +45,11 @@ type nodeDTO struct {
 	Health                    string            `json:"health"`
 	InstanceType              string            `json:"instance_type"`
 	HourlyCostEUR             float64           `json:"hourly_cost_eur"`
-	TotalRAMMB                uint64            `json:"total_ram_mb"`
-	AllocatedRAMMB            uint64            `json:"allocated_ram_mb"`
-	ReservedRAMMB             uint64            `json:"reserved_ram_mb"`
-	Containers                map[string]uint64 `json:"containers"`
-	Reservations              map[string]uint64 `json:"reservations"`
+	TotalRAMMB                int               `json:"total_ram_mb"`
+	AllocatedRAMMB            int               `json:"allocated_ram_mb"`
+	ReservedRAMMB             int               `json:"reserved_ram_mb"`
+	Containers                map[string]int    `json:"containers"`
+	Reservations              map[string]int    `json:"reservations"`
 	Holds                     map[string]string `json:"holds"`
 	ConsecutiveHealthFailures int               `json:"consecutive_health_failures"`
 	ProvisionedAt             time.Time         `json:"provisioned_at"`
@@ -60,7 +60,7 @@ type nodeDTO struct {
 	StateEnteredAt            time.Time         `json:"state_entered_at"`
 	TimeInStateMs             map[string]int64  `json:"time_in_state_ms"`
 	ContainerSyncPending      bool              `json:"container_sync_pending"`
-	DecommissionTicket        *uint64           `json:"decommission_ticket"`
+	DecommissionTicket        *string           `json:"decommission_ticket"`
 	Verdict                   verdictDTO        `json:"verdict"`
 }
 
@@ -77,7 +77,7 @@ func nodeOf(n lifecycle.Node, v lifecycle.Verdict) nodeDTO {
 		ID: n.ID, Origin: n.Origin.String(), State: n.State.String(), Health: n.Health.String(),
 		InstanceType: n.InstanceType, HourlyCostEUR: n.HourlyCost,
 		TotalRAMMB: n.TotalRAMMB, AllocatedRAMMB: n.AllocatedRAMMB, ReservedRAMMB: n.ReservedRAMMB,
-		Containers: n.Containers, Reservations: n.Reservations, Holds: n.Holds,
+		Containers: n.Containers, Reservations: map[string]int{}, Holds: n.Holds,
 		ConsecutiveHealthFailures: n.ConsecutiveHealthFailures,
 		ProvisionedAt:             n.ProvisionedAt.UTC(),
 		InitializedAt:             optTime(n.InitializedAt),
@@ -93,7 +93,7 @@ func nodeOf(n lifecycle.Node, v lifecycle.Verdict) nodeDTO {
 		d.TimeInStateMs[s.String()] = dur.Milliseconds()
 	}
 	if n.Decommission != nil {
-		id := n.Decommission.ID
+		id := n.Decommission.Ticket.ID.String()
 		d.DecommissionTicket = &id
 	}
 	return d
@@ -105,7 +105,7 @@ type snapshotDTO struct {
 	CurrentContainers    int    `json:"current_containers"`
 	PendingReservations  int    `json:"pending_reservations"`
 	Holds                int    `json:"holds"`
-	AllocatedRAMMB       uint64 `json:"allocated_ram_mb"`
+	AllocatedRAMMB       int    `json:"allocated_ram_mb"`
 	TotalContainersEver  uint64 `json:"total_containers_ever"`
 	AgeMs                int64  `json:"age_ms"`
 	TimeInStateMs        int64  `json:"time_in_state_ms"`
@@ -144,7 +144,7 @@ func entryOf(e lifecycle.AuditEntry) entryDTO {
 	if s := e.Snapshot; s != nil {
 		d.Snapshot = &snapshotDTO{
 			State: s.State.String(), Health: s.Health.String(), CurrentContainers: s.CurrentContainers,
-			PendingReservations: s.PendingReservations, Holds: s.Holds, AllocatedRAMMB: s.AllocatedRAMMB,
+			PendingReservations: s.PendingReservations, Holds: len(s.Holds), AllocatedRAMMB: s.AllocatedRAMMB,
 			TotalContainersEver: s.TotalContainersEver, AgeMs: s.Age.Milliseconds(),
 			TimeInStateMs: s.TimeInState.Milliseconds(), ContainerSyncPending: s.ContainerSyncPending,
 		}

@@ -9,6 +9,7 @@
 package metrics
 
 import (
+	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,7 +24,7 @@ var (
 	descNodes       = prometheus.NewDesc("nl_nodes", "Nodes by lifecycle state and health.", []string{"state", "health"}, nil)
 	descTransitions = prometheus.NewDesc("nl_lifecycle_transitions_total", "Lifecycle transitions by from and to state.", []string{"from", "to"}, nil)
 	descRejections  = prometheus.NewDesc("nl_verdict_rejections_total", "Decommissions and transitions refused by the safety rules, by primary reason.", []string{"reason"}, nil)
-	descDecommiss   = prometheus.NewDesc("nl_decommissions_total", "Decommission outcomes by result and decision_by.", []string{"result", "decision_by"}, nil)
+	descDecommiss   = prometheus.NewDesc("nl_decommissions_total", "Decommission protocol steps by outcome (started, completed, cancelled, rejected, failed) and decision_by.", []string{"result", "decision_by"}, nil)
 	descTimeIn      = prometheus.NewDesc("nl_node_time_in_state_seconds", "How long nodes stayed in a state before leaving it.", []string{"state"}, nil)
 	descRetained    = prometheus.NewDesc("nl_audit_ring_entries", "Audit entries retained in the ring.", nil, nil)
 	descCapacity    = prometheus.NewDesc("nl_audit_ring_capacity", "Capacity of the audit ring.", nil, nil)
@@ -99,13 +100,13 @@ func (c *Collector) observe(e lifecycle.AuditEntry) {
 		c.rejections[e.ReasonCode.String()]++
 	}
 	if e.Action == lifecycle.ActionNodeDecommission {
-		c.decommiss[pair{e.Result.String(), e.DecisionBy}]++
+		c.decommiss[pair{decommissionOutcome(e), e.DecisionBy}]++
 	}
-	if e.Action != lifecycle.ActionLifecycleTransition || e.Result != lifecycle.ResultSuccess || e.FromState == nil || e.ToState == nil {
+	if e.Action == lifecycle.ActionNodeProvision && e.Result == lifecycle.ResultSuccess && e.ToState != nil {
+		c.entered[e.NodeID] = at // a registration: the node entered its first state
 		return
 	}
-	if *e.FromState == *e.ToState { // a registration
-		c.entered[e.NodeID] = at
+	if e.Action != lifecycle.ActionLifecycleTransition || e.Result != lifecycle.ResultSuccess || e.FromState == nil || e.ToState == nil {
 		return
 	}
 	c.transitions[pair{e.FromState.String(), e.ToState.String()}]++
@@ -129,6 +130,21 @@ func (c *Collector) observe(e lifecycle.AuditEntry) {
 	} else {
 		c.entered[e.NodeID] = at
 	}
+}
+
+// decommissionOutcome names the protocol step a node_decommission entry records: the library
+// records a success entry when a decommission starts, when it completes and when an unhealthy
+// node's decommission is cancelled.
+func decommissionOutcome(e lifecycle.AuditEntry) string {
+	if e.Result != lifecycle.ResultSuccess {
+		return e.Result.String()
+	}
+	for _, step := range []string{"started", "completed", "cancelled"} {
+		if strings.HasPrefix(e.Reason, "decommission_"+step) {
+			return step
+		}
+	}
+	return "success"
 }
 
 // Collect reads the fleet and sends every metric.

@@ -42,11 +42,12 @@ func TestCollector(t *testing.T) {
 	_ = f.CompleteDecommission(ticket)
 
 	want := `
-# HELP nl_decommissions_total Decommission outcomes by result and decision_by.
+# HELP nl_decommissions_total Decommission protocol steps by outcome (started, completed, cancelled, rejected, failed) and decision_by.
 # TYPE nl_decommissions_total counter
 nl_decommissions_total{decision_by="manual",result="rejected"} 1
+nl_decommissions_total{decision_by="reactive_policy",result="completed"} 1
 nl_decommissions_total{decision_by="reactive_policy",result="rejected"} 1
-nl_decommissions_total{decision_by="reactive_policy",result="success"} 1
+nl_decommissions_total{decision_by="reactive_policy",result="started"} 1
 # HELP nl_verdict_rejections_total Decommissions and transitions refused by the safety rules, by primary reason.
 # TYPE nl_verdict_rejections_total counter
 nl_verdict_rejections_total{reason="ready_too_young"} 1

@@ -26,7 +26,6 @@ import (
 
 	lifecycle "github.com/payperplay/node-lifecycle/bindings/go"
 	"github.com/payperplay/node-lifecycle/bindings/go/ops/api"
-	"github.com/payperplay/node-lifecycle/bindings/go/ops/auditlog"
 	"github.com/payperplay/node-lifecycle/bindings/go/ops/metrics"
 )
 
@@ -58,7 +57,9 @@ func main() {
 
 	ctx, cancel := context.WithTimeout(context.Background(), *duration)
 	defer cancel()
-	go auditlog.New(fleet, slog.New(slog.NewTextHandler(os.Stderr, nil))).Run(ctx, time.Second)
+	go func() {
+		_ = fleet.FollowAudit(ctx, 0, time.Second, lifecycle.LogAudit(slog.New(slog.NewTextHandler(os.Stderr, nil))))
+	}()
 	srv := &http.Server{Addr: *addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { <-ctx.Done(); _ = srv.Shutdown(context.Background()) }()
 	fmt.Printf("serving http://%s/api/nodes and http://%s/metrics for %s\n", *addr, *addr, *duration)
@@ -70,7 +71,7 @@ func main() {
 // play runs the four scenarios so the API has something to show.
 func play(f *lifecycle.Fleet) {
 	ready := func(id string) {
-		_ = f.Register(lifecycle.NodeSpec{ID: id, Origin: lifecycle.OriginCloud, TotalRAMMB: 8192, InstanceType: "cx32", HourlyCost: 0.12})
+		_, _ = f.Register(lifecycle.NodeSpec{ID: id, Origin: lifecycle.OriginCloud, TotalRAMMB: 8192, InstanceType: "cx32", HourlyCost: 0.12})
 		_, _ = f.Transition(id, lifecycle.StateInitializing, "cloud_init_started")
 		_ = f.Advance(3 * time.Minute)
 		_, _ = f.Transition(id, lifecycle.StateReady, "cloud_init_completed")

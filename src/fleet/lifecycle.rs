@@ -1,0 +1,243 @@
+//! Lifecycle events: plain transitions, health results, the timers (`tick`) and the end of the
+//! restore pass after a restart.
+
+use super::Fleet;
+use crate::audit::{AuditAction, AuditRecord, AuditResult};
+use crate::clock::Moment;
+use crate::error::{Error, Result};
+use crate::ids::ClaimId;
+use crate::node::StateChange;
+use crate::policy::Policy;
+use crate::reason::ReasonCode;
+use crate::safety::{effective_sync_completion, Verdict};
+use crate::state::{HealthStatus, LifecycleState};
+use crate::text::validate_name;
+use serde::{Deserialize, Serialize};
+
+/// What a health report did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthOutcome {
+    pub health: HealthStatus,
+    pub state: LifecycleState,
+    pub consecutive_failures: u32,
+}
+
+/// A claim that [`Fleet::tick`] expired.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpiredClaim {
+    pub node_id: String,
+    pub claim_id: ClaimId,
+    pub container_id: Option<String>,
+    pub ram_mb: u64,
+    pub age_ms: u64,
+}
+
+/// What [`Fleet::tick`] did: nodes whose timers fired.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TickReport {
+    /// Stuck in provisioning/initializing past the timeout; now unhealthy.
+    pub provisioning_timeouts: Vec<String>,
+    /// Container sync completed by the sync timeout.
+    pub sync_timeouts: Vec<String>,
+    /// Claims and reservations past their TTL; released (audited as `reservation_expired`).
+    pub expired_claims: Vec<ExpiredClaim>,
+}
+
+impl Fleet {
+    /// Moves a node along the transition table, recording `reason`.
+    ///
+    /// A transition to the current state is a no-op (`Ok(None)`). `draining` and
+    /// `decommissioned` are refused with [`Error::ProtocolOnly`]: they are entered only through
+    /// [`Fleet::begin_decommission`], [`Fleet::complete_decommission`] or
+    /// [`Fleet::abandon_provisioning`], so that every deletion is attributed. A node with an
+    /// outstanding decommission ticket only moves through complete/cancel.
+    pub fn transition(
+        &self,
+        id: &str,
+        to: LifecycleState,
+        reason: &str,
+    ) -> Result<Option<StateChange>> {
+        validate_name("reason", reason)?;
+        self.mutate(|tx| {
+            let node = tx.node_ref(id)?;
+            let current = node.state;
+            if current == to {
+                return Ok(None);
+            }
+            let call = match to {
+                LifecycleState::Draining => Some("begin_decommission"),
+                LifecycleState::Decommissioned => {
+                    Some("complete_decommission (or abandon_provisioning for a VM never created)")
+                }
+                _ => None,
+            };
+            if let Some(call) = call {
+                return Err(Error::ProtocolOnly {
+                    node: id.to_owned(),
+                    to,
+                    call,
+                });
+            }
+            if crate::state::is_allowed_transition(current, to) && node.drain.is_some() {
+                let verdict = Verdict::refused(current, ReasonCode::DecommissionInProgress);
+                let mut ctx = tx.node(id)?;
+                let rec =
+                    AuditRecord::new(AuditAction::LifecycleTransition, id, AuditResult::Rejected)
+                        .reason(ReasonCode::DecommissionInProgress.code(), verdict.message())
+                        .states(current, to);
+                ctx.record(rec);
+                tx.keep_on_error = true;
+                return Err(Error::Rejected {
+                    node: id.to_owned(),
+                    verdict: Box::new(verdict),
+                });
+            }
+            tx.node(id)?.transition(to, reason, "")
+        })
+    }
+
+    /// Takes one health-check result and applies the health policy: after the threshold of
+    /// consecutive failures a productive node becomes unhealthy; a success brings an unhealthy
+    /// node back to ready (with its container view to re-sync). A node being decommissioned
+    /// keeps its state: the deletion decision stands until it is completed or cancelled.
+    pub fn report_health(&self, id: &str, healthy: bool) -> Result<HealthOutcome> {
+        self.mutate(|tx| {
+            let threshold = tx.inner.policy.unhealthy_threshold;
+            let mut ctx = tx.node(id)?;
+            if !ctx.node.state.is_terminal() {
+                let in_flight = ctx.node.drain.is_some();
+                if healthy {
+                    ctx.node.consecutive_health_failures = 0;
+                    ctx.node.health = HealthStatus::Healthy;
+                    if ctx.node.state == LifecycleState::Unhealthy && !in_flight {
+                        ctx.transition(LifecycleState::Ready, "health_check_recovered", "")?;
+                    }
+                } else {
+                    ctx.node.consecutive_health_failures =
+                        ctx.node.consecutive_health_failures.saturating_add(1);
+                    if ctx.node.consecutive_health_failures >= threshold {
+                        ctx.node.health = HealthStatus::Unhealthy;
+                        if ctx.node.state.is_productive() && !in_flight {
+                            ctx.transition(LifecycleState::Unhealthy, "health_check_failed", "")?;
+                        }
+                    }
+                }
+            }
+            Ok(HealthOutcome {
+                health: ctx.node.health,
+                state: ctx.node.state,
+                consecutive_failures: ctx.node.consecutive_health_failures,
+            })
+        })
+    }
+
+    /// Applies the timers: nodes stuck starting past the provisioning timeout become unhealthy,
+    /// pending container syncs past the sync timeout complete, and claims past their TTL are
+    /// released (each audited). Call it periodically, e.g. on every health round.
+    pub fn tick(&self) -> Result<TickReport> {
+        self.mutate(|tx| {
+            let now = tx.now;
+            let policy = tx.inner.policy;
+            let timeout = Policy::timeout(policy.provisioning_timeout_ms);
+            // Find what fired first, so only those nodes are touched.
+            let mut due: Vec<(String, bool, Option<Moment>)> = Vec::new();
+            for n in tx.inner.nodes.values() {
+                let stuck = n.state.is_starting()
+                    && timeout.is_some_and(|t| now.elapsed_since(n.metrics.provisioned_at) >= t);
+                let synced = if n.metrics.container_sync_pending_since.is_some() {
+                    effective_sync_completion(n, &policy, now)
+                } else {
+                    None
+                };
+                if stuck || synced.is_some() {
+                    due.push((n.id.clone(), stuck, synced));
+                }
+            }
+            let mut expiring: Vec<(String, ClaimId)> = Vec::new();
+            for (claim, node) in &tx.inner.claims {
+                if let Some(c) = tx.inner.nodes.get(node).and_then(|n| n.claims.get(claim)) {
+                    if c.is_expired(now) {
+                        expiring.push((node.to_string(), *claim));
+                    }
+                }
+            }
+            due.sort_by(|a, b| a.0.cmp(&b.0));
+            expiring.sort();
+            let mut report = TickReport::default();
+            for (id, stuck, synced) in due {
+                let mut ctx = tx.node(&id)?;
+                if stuck {
+                    ctx.transition(LifecycleState::Unhealthy, "provisioning_timeout", "")?;
+                    report.provisioning_timeouts.push(id.clone());
+                }
+                if let Some(deadline) = synced {
+                    ctx.node.complete_sync(deadline);
+                    ctx.record(
+                        AuditRecord::new(AuditAction::Recovery, &id, AuditResult::Success)
+                            .reason(0, "container_sync_timeout"),
+                    );
+                    report.sync_timeouts.push(id);
+                }
+            }
+            for (node_id, claim_id) in expiring {
+                let mut ctx = tx.node(&node_id)?;
+                let Some(claim) = ctx.node.take_claim(&claim_id) else {
+                    continue;
+                };
+                let age_ms = claim.age_ms(now);
+                let mut rec = AuditRecord::new(
+                    AuditAction::ReservationExpired,
+                    &node_id,
+                    AuditResult::Success,
+                )
+                .reason(
+                    0,
+                    format!(
+                        "claim {claim_id} of {} MB expired after {}",
+                        claim.ram_mb,
+                        crate::safety::human_duration(age_ms)
+                    ),
+                )
+                .ram(claim.ram_mb)
+                .age(age_ms);
+                if let Some(c) = &claim.container_id {
+                    rec = rec.container(c.clone());
+                }
+                ctx.record(rec);
+                tx.index_claim(claim_id, None);
+                report.expired_claims.push(ExpiredClaim {
+                    node_id,
+                    claim_id,
+                    container_id: claim.container_id,
+                    ram_mb: claim.ram_mb,
+                    age_ms,
+                });
+            }
+            Ok(report)
+        })
+    }
+
+    /// Ends the restore pass after a restart: every node whose container sync is still pending
+    /// counts as synchronised now (audited). Returns how many nodes it completed.
+    pub fn finish_restore(&self) -> Result<usize> {
+        self.mutate(|tx| {
+            let mut pending: Vec<String> = tx
+                .inner
+                .nodes
+                .values()
+                .filter(|n| n.metrics.container_sync_pending_since.is_some())
+                .map(|n| n.id.clone())
+                .collect();
+            pending.sort();
+            for id in &pending {
+                let mut ctx = tx.node(id)?;
+                ctx.node.complete_sync(ctx.now);
+                ctx.record(
+                    AuditRecord::new(AuditAction::Recovery, id, AuditResult::Success)
+                        .reason(0, "restore_finished"),
+                );
+            }
+            Ok(pending.len())
+        })
+    }
+}
