@@ -513,6 +513,111 @@ static void plan_execution(void) {
   nl_fleet_free(f);
 }
 
+/* ----- every other call ------------------------------------------------------------------- */
+
+/* The calls the scenarios above do not reach: holds, health, restore, clock, policy, views,
+ * audit pages and records, abandoning a plan, identity. Each is checked for its effect. */
+static void remaining_calls(void) {
+  nl_fleet *f = new_fleet();
+  cloud_ready(f, "h");
+  int64_t now = 0;
+  CHECK(nl_fleet_now_ms(f, &now, NULL) == NL_RESULT_OK && now == T0);
+
+  /* Holds block deletion and are named in the verdict. */
+  bool created = false, released = false;
+  CHECK(nl_fleet_place_hold(f, S("h"), S("world:srv-1"), S("stopped server data"), &created, NULL) == NL_RESULT_OK &&
+        created);
+  CHECK(nl_fleet_advance_clock_ms(f, 60 * MIN, NULL) == NL_RESULT_OK);
+  nl_bytes *b = NULL;
+  CHECK(nl_fleet_evaluate_json(f, S("h"), &b, NULL) == NL_RESULT_OK);
+  CHECK(bytes_contain(b, "world:srv-1 (stopped server data)"));
+  CHECK(nl_fleet_release_hold(f, S("h"), S("world:srv-1"), &released, NULL) == NL_RESULT_OK && released);
+  CHECK(nl_fleet_release_hold(f, S("h"), S("world:srv-1"), &released, NULL) == NL_RESULT_OK && !released);
+  CHECK(nl_fleet_evaluate_all_json(f, &b, NULL) == NL_RESULT_OK);
+  CHECK(bytes_contain(b, "\"node_id\":\"h\",\"verdict\":{\"allowed\":true"));
+
+  /* A keyed reservation confirmed into a container. */
+  nl_container_outcome out;
+  CHECK(nl_fleet_reserve(f, S("h"), S("c1"), 512, &created, NULL) == NL_RESULT_OK);
+  CHECK(nl_fleet_confirm_reservation(f, S("h"), S("c1"), &out, NULL) == NL_RESULT_OK);
+  CHECK(out.changed && out.state == NL_STATE_ACTIVE && out.current_containers == 1);
+
+  /* Health: three failures make it unhealthy, a success brings it back with its sync pending;
+   * syncing the containers completes it. */
+  nl_health_outcome h;
+  for (int i = 0; i < 3; i++) CHECK(nl_fleet_report_health(f, S("h"), false, &h, NULL) == NL_RESULT_OK);
+  CHECK(h.state == NL_STATE_UNHEALTHY && h.health == NL_HEALTH_UNHEALTHY && h.consecutive_failures == 3);
+  CHECK(nl_fleet_report_health(f, S("h"), true, &h, NULL) == NL_RESULT_OK && h.state == NL_STATE_READY);
+  nl_verdict v;
+  CHECK(nl_fleet_evaluate(f, S("h"), &v, NULL) == NL_RESULT_OK);
+  CHECK(v.reasons_mask & (1u << (NL_REASON_CONTAINER_SYNC_PENDING - 100)));
+  CHECK(nl_fleet_sync_containers(f, S("h"), S("[[\"c1\",512]]"), &out, NULL) == NL_RESULT_OK);
+  CHECK(out.state == NL_STATE_ACTIVE && out.current_containers == 1);
+  nl_error *err = NULL;
+  CHECK(nl_fleet_sync_containers(f, S("h"), S("{\"c1\":512}"), &out, &err) == NL_RESULT_INVALID_ARGUMENT);
+  nl_error_free(err);
+
+  /* A recovered node waits for the restore pass. */
+  nl_node_spec r = spec("back", NL_ORIGIN_RECOVERED, 4096);
+  CHECK(nl_fleet_register(f, &r, NULL) == NL_RESULT_OK);
+  size_t completed = 0;
+  CHECK(nl_fleet_finish_restore(f, &completed, NULL) == NL_RESULT_OK && completed == 1);
+
+  /* A wall step moves recorded time only. */
+  CHECK(nl_fleet_set_clock_ms(f, T0 + 1000, NULL) == NL_RESULT_OK);
+  CHECK(nl_fleet_now_ms(f, &now, NULL) == NL_RESULT_OK && now == T0 + 1000);
+
+  /* Policy: replaced from options, read back with "off". */
+  nl_options *o = NULL;
+  CHECK(nl_options_new(&o, NULL) == NL_RESULT_OK);
+  CHECK(nl_options_set(o, NL_OPTION_READY_GRACE_MS, NL_OFF, NULL) == NL_RESULT_OK);
+  CHECK(nl_fleet_set_policy(f, o, NULL) == NL_RESULT_OK);
+  CHECK(nl_options_set(o, NL_OPTION_IDLE_GRACE_MS, 500 * 24 * 3600 * 1000ull, NULL) == NL_RESULT_OK);
+  CHECK(nl_fleet_set_policy(f, o, &err) == NL_RESULT_INVALID_SETTING);
+  nl_error_free(err);
+  nl_options_free(o);
+  CHECK(nl_fleet_policy_json(f, &b, NULL) == NL_RESULT_OK);
+  CHECK(bytes_contain(b, "\"ready_grace_ms\":\"off\""));
+
+  /* Views: every node, a page, a filtered page. */
+  CHECK(nl_fleet_nodes_json(f, &b, NULL) == NL_RESULT_OK);
+  CHECK(bytes_contain(b, "\"id\":\"h\""));
+  CHECK(nl_fleet_nodes_page_json(f, S("{\"limit\":1}"), &b, NULL) == NL_RESULT_OK);
+  CHECK(bytes_contain(b, "\"next_after\":\"back\""));
+  CHECK(nl_fleet_nodes_page_json(f, S("{\"state\":\"draining\",\"limit\":10}"), &b, NULL) == NL_RESULT_OK);
+  CHECK(bytes_contain(b, "{\"nodes\":[],\"next_after\":null}"));
+  CHECK(nl_fleet_nodes_page_json(f, S("{\"limit\":1,\"typo\":1}"), &b, &err) == NL_RESULT_INVALID_ARGUMENT);
+  nl_error_free(err);
+
+  /* Audit: a caller's record, a page, the statistics. */
+  uint64_t seq = 0;
+  CHECK(nl_fleet_audit_record(f, NL_AUDIT_ACTION_SCALE_UP, NL_AUDIT_RESULT_SUCCESS, S("h"), S(""), S("demand"),
+                              S("reactive_policy"), S(""), &seq, NULL) == NL_RESULT_OK);
+  CHECK(seq > 0);
+  CHECK(nl_fleet_audit_page_json(f, S("{\"filter\":{\"by\":\"action\",\"value\":\"scale_up\"},\"limit\":5}"), &b,
+                                 NULL) == NL_RESULT_OK);
+  CHECK(bytes_contain(b, "\"reason\":\"demand\""));
+  CHECK(nl_fleet_audit_stats(f, &b, NULL) == NL_RESULT_OK);
+  CHECK(bytes_contain(b, "\"scale_up\":1"));
+
+  /* Abandoning an unknown plan lifts nothing; forgetting a live node is refused. */
+  CHECK(nl_fleet_abandon_plan(f, S("no-such-plan"), &b, NULL) == NL_RESULT_OK);
+  CHECK(bytes_contain(b, "[]"));
+  CHECK(nl_fleet_forget(f, S("h"), &err) != NL_RESULT_OK);
+  nl_error_free(err);
+  nl_node_spec p = spec("placeholder", NL_ORIGIN_CLOUD, 0);
+  CHECK(nl_fleet_register(f, &p, NULL) == NL_RESULT_OK);
+  CHECK(nl_fleet_abandon_provisioning(f, S("placeholder"), S("quota"), NULL) == NL_RESULT_OK);
+  CHECK(nl_fleet_forget(f, S("placeholder"), NULL) == NL_RESULT_OK);
+  CHECK(nl_fleet_node_json(f, S("placeholder"), &b, &err) == NL_RESULT_NODE_NOT_FOUND);
+  nl_error_free(err);
+
+  /* Identity of the build. */
+  CHECK(strlen(nl_source_fingerprint()) == 64);
+  CHECK(nl_noop() == 0);
+  nl_fleet_free(f);
+}
+
 /* ----- threads ---------------------------------------------------------------------------- */
 
 #define THREADS 4
@@ -601,6 +706,7 @@ int main(void) {
   plan_execution();
   planning();
   persistence();
+  remaining_calls();
   threads();
   printf("%d passed, %d failed\n", passed, failed);
   return failed == 0 ? 0 : 1;
