@@ -481,3 +481,51 @@ fn audit_cursor_reports_gaps_after_eviction() {
         )
     );
 }
+
+#[test]
+fn the_summary_counts_what_the_nodes_hold() {
+    let f = fleet();
+    ready_node(&f, "a");
+    ready_node(&f, "b");
+    f.register(NodeSpec::system("local-node", 4096)).unwrap();
+    f.add_container("a", "c1", 1024).unwrap();
+    f.claim("a", 512, 0).unwrap();
+    f.place_hold("b", "world", "data").unwrap();
+    f.cordon("b", "disk_full", "97%", false).unwrap();
+    f.cordon("b", "maintenance", "kernel", false).unwrap();
+    f.report_health("local-node", true).unwrap();
+    let s = f.summary().unwrap();
+    assert_eq!(
+        (
+            s.nodes,
+            s.containers,
+            s.claims,
+            s.holds,
+            s.cordoned_nodes,
+            s.cordons
+        ),
+        (3, 1, 1, 1, 1, 2)
+    );
+    assert_eq!(
+        (s.total_ram_mb, s.allocated_ram_mb, s.reserved_ram_mb),
+        (8192 * 2 + 4096, 1024, 512)
+    );
+    let rows: Vec<_> = s
+        .by_state_and_health
+        .iter()
+        .map(|r| (r.state, r.health, r.nodes))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            (LifecycleState::Ready, HealthStatus::Unknown, 1),
+            (LifecycleState::Active, HealthStatus::Unknown, 1),
+            (LifecycleState::Active, HealthStatus::Healthy, 1),
+        ]
+    );
+    let _ = f.begin_decommission("b", "manual").unwrap_err();
+    assert_eq!(f.summary().unwrap().decommissions_in_progress, 0);
+    ready_node(&f, "c");
+    f.begin_decommission("c", "manual").unwrap();
+    assert_eq!(f.summary().unwrap().decommissions_in_progress, 1);
+}

@@ -148,7 +148,12 @@ func (s *StateSnapshot) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &j); err != nil {
 		return err
 	}
-	*s = StateSnapshot{
+	*s = j.snapshot()
+	return nil
+}
+
+func (j *snapshotJSON) snapshot() StateSnapshot {
+	return StateSnapshot{
 		State: j.State, Health: j.Health, Origin: j.Origin,
 		CurrentContainers: j.CurrentContainers, PendingReservations: j.PendingReservations,
 		Holds: j.Holds, Cordons: j.Cordons,
@@ -163,7 +168,6 @@ func (s *StateSnapshot) UnmarshalJSON(b []byte) error {
 		EvacuatedBy:               fromOptString(j.EvacuatedBy),
 		ConsecutiveHealthFailures: j.ConsecutiveHealthFailures,
 	}
-	return nil
 }
 
 // AuditEntry is one recorded decision or lifecycle change.
@@ -194,33 +198,37 @@ type AuditEntry struct {
 }
 
 type entryJSON struct {
-	Seq           uint64         `json:"seq"`
-	AtMs          int64          `json:"at_ms"`
-	Action        Action         `json:"action"`
-	NodeID        string         `json:"node_id"`
-	ContainerID   *string        `json:"container_id"`
-	ReasonCode    uint32         `json:"reason_code"`
-	Reason        string         `json:"reason"`
-	DecisionBy    string         `json:"decision_by"`
-	Result        Result         `json:"result"`
-	Error         *string        `json:"error"`
-	FromState     *State         `json:"from_state"`
-	ToState       *State         `json:"to_state"`
-	RelatedNodeID *string        `json:"related_node_id"`
-	RAMMB         *int           `json:"ram_mb"`
-	AgeMs         *int64         `json:"age_ms"`
-	Snapshot      *StateSnapshot `json:"snapshot"`
+	Seq           uint64        `json:"seq"`
+	AtMs          int64         `json:"at_ms"`
+	Action        Action        `json:"action"`
+	NodeID        string        `json:"node_id"`
+	ContainerID   *string       `json:"container_id"`
+	ReasonCode    uint32        `json:"reason_code"`
+	Reason        string        `json:"reason"`
+	DecisionBy    string        `json:"decision_by"`
+	Result        Result        `json:"result"`
+	Error         *string       `json:"error"`
+	FromState     *State        `json:"from_state"`
+	ToState       *State        `json:"to_state"`
+	RelatedNodeID *string       `json:"related_node_id"`
+	RAMMB         *int          `json:"ram_mb"`
+	AgeMs         *int64        `json:"age_ms"`
+	Snapshot      *snapshotJSON `json:"snapshot"`
 }
 
 // MarshalJSON writes the library's keys and units.
 func (e AuditEntry) MarshalJSON() ([]byte, error) {
-	return json.Marshal(entryJSON{
+	type out struct {
+		entryJSON
+		Snapshot *StateSnapshot `json:"snapshot"`
+	}
+	return json.Marshal(out{entryJSON: entryJSON{
 		Seq: e.Seq, AtMs: e.Time.UnixMilli(), Action: e.Action, NodeID: e.NodeID,
 		ContainerID: optString(e.ContainerID), ReasonCode: uint32(e.ReasonCode), Reason: e.Reason,
 		DecisionBy: e.DecisionBy, Result: e.Result, Error: optString(e.Error),
 		FromState: e.FromState, ToState: e.ToState, RelatedNodeID: optString(e.RelatedNodeID),
-		RAMMB: e.RAMMB, AgeMs: durationMs(e.Age), Snapshot: e.Snapshot,
-	})
+		RAMMB: e.RAMMB, AgeMs: durationMs(e.Age),
+	}, Snapshot: e.Snapshot})
 }
 
 func (e *AuditEntry) UnmarshalJSON(b []byte) error {
@@ -228,14 +236,24 @@ func (e *AuditEntry) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &j); err != nil {
 		return err
 	}
-	*e = AuditEntry{
+	*e = j.entry()
+	return nil
+}
+
+// entry converts the library's form (pages decode straight into entryJSON: one scan).
+func (j *entryJSON) entry() AuditEntry {
+	e := AuditEntry{
 		Seq: j.Seq, Time: time.UnixMilli(j.AtMs), Action: j.Action, NodeID: j.NodeID,
 		ContainerID: fromOptString(j.ContainerID), ReasonCode: Reason(j.ReasonCode), Reason: j.Reason,
 		DecisionBy: j.DecisionBy, Result: j.Result, Error: fromOptString(j.Error),
 		FromState: j.FromState, ToState: j.ToState, RelatedNodeID: fromOptString(j.RelatedNodeID),
-		RAMMB: j.RAMMB, Age: optDuration(j.AgeMs), Snapshot: j.Snapshot,
+		RAMMB: j.RAMMB, Age: optDuration(j.AgeMs),
 	}
-	return nil
+	if j.Snapshot != nil {
+		s := j.Snapshot.snapshot()
+		e.Snapshot = &s
+	}
+	return e
 }
 
 // AuditPage is what AuditSince returns.
@@ -398,15 +416,15 @@ func (f *Fleet) AuditPage(q AuditQuery) (AuditNewestPage, error) {
 		query["to_ms"] = q.To.UnixMilli()
 	}
 	var out struct {
-		Entries       []AuditEntry `json:"entries"`
-		NextBeforeSeq *uint64      `json:"next_before_seq"`
+		Entries       []entryJSON `json:"entries"`
+		NextBeforeSeq *uint64     `json:"next_before_seq"`
 	}
 	if err := f.do(op{"op": "audit_page", "query": query}, &out); err != nil {
 		return AuditNewestPage{}, err
 	}
-	page := AuditNewestPage{Entries: out.Entries}
-	if page.Entries == nil {
-		page.Entries = []AuditEntry{}
+	page := AuditNewestPage{Entries: make([]AuditEntry, len(out.Entries))}
+	for i := range out.Entries {
+		page.Entries[i] = out.Entries[i].entry()
 	}
 	if out.NextBeforeSeq != nil {
 		page.NextBeforeSeq = *out.NextBeforeSeq

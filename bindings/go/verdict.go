@@ -96,7 +96,12 @@ func (v *Verdict) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &j); err != nil {
 		return err
 	}
-	*v = Verdict{
+	*v = j.verdict()
+	return nil
+}
+
+func (j *verdictJSON) verdict() Verdict {
+	v := Verdict{
 		Allowed: j.Allowed, State: j.State, Primary: Reason(j.PrimaryCode), Message: j.Message,
 		Holds: j.Holds, Cordons: j.Cordons,
 	}
@@ -110,7 +115,7 @@ func (v *Verdict) UnmarshalJSON(b []byte) error {
 	if j.IdleGraceWaivedBy != nil {
 		v.IdleGraceWaivedBy = *j.IdleGraceWaivedBy
 	}
-	return nil
+	return v
 }
 
 // NodeVerdict pairs a node with its verdict (Fleet.EvaluateAll).

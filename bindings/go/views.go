@@ -112,7 +112,14 @@ func (n *Node) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &j); err != nil {
 		return err
 	}
-	*n = Node{
+	*n = j.node()
+	return nil
+}
+
+// node converts the library's form. Pages decode straight into nodeJSON and call this, so a
+// node's bytes are scanned once (a nested UnmarshalJSON would scan them again).
+func (j *nodeJSON) node() Node {
+	n := Node{
 		ID: j.ID, Origin: j.Origin, State: j.State, Health: j.Health, Schedulable: j.Schedulable,
 		InstanceType: j.InstanceType, HourlyCost: j.HourlyCostEUR, Labels: j.Labels,
 		TotalRAMMB: j.TotalRAMMB, AllocatedRAMMB: j.AllocatedRAMMB, ReservedRAMMB: j.ReservedRAMMB,
@@ -153,7 +160,7 @@ func (n *Node) UnmarshalJSON(b []byte) error {
 			DecisionBy: d.DecisionBy, IssuedAt: time.UnixMilli(d.IssuedAtMs), PreDrainState: d.PreDrainState,
 		}
 	}
-	return nil
+	return n
 }
 
 // Node returns one node's current record.
@@ -161,6 +168,14 @@ func (f *Fleet) Node(id string) (Node, error) {
 	var n Node
 	err := f.do(op{"op": "node", "node": id}, &n)
 	return n, err
+}
+
+// NodeRow returns one node with its verdict, both from one read of the fleet (they agree).
+// ErrNodeNotFound for an unknown id.
+func (f *Fleet) NodeRow(id string) (NodeRow, error) {
+	var row NodeRow
+	err := f.do(op{"op": "node_row", "node": id}, &row)
+	return row, err
 }
 
 // Nodes returns every node, ordered by id. Never nil. It copies the whole fleet: an operations
@@ -208,11 +223,55 @@ func (f *Fleet) NodesPage(q NodeQuery) (NodesPage, error) {
 		query["state"] = *q.State
 	}
 	var out struct {
-		Nodes     []NodeRow `json:"nodes"`
-		NextAfter *string   `json:"next_after"`
+		Nodes []struct {
+			Node    nodeJSON    `json:"node"`
+			Verdict verdictJSON `json:"verdict"`
+		} `json:"nodes"`
+		NextAfter *string `json:"next_after"`
 	}
 	if err := f.do(op{"op": "nodes_page", "query": query}, &out); err != nil {
 		return NodesPage{}, err
 	}
-	return NodesPage{Rows: nonNil(out.Nodes), NextAfter: fromOptString(out.NextAfter)}, nil
+	rows := make([]NodeRow, len(out.Nodes))
+	for i := range out.Nodes {
+		rows[i] = NodeRow{Node: out.Nodes[i].Node.node(), Verdict: out.Nodes[i].Verdict.verdict()}
+	}
+	return NodesPage{Rows: rows, NextAfter: fromOptString(out.NextAfter)}, nil
+}
+
+// Summary is counts over the whole fleet, for gauges (metrics, dashboards).
+type Summary struct {
+	Nodes int `json:"nodes"`
+	// ByStateAndHealth has a row for every (state, health) pair that occurs.
+	ByStateAndHealth []StateHealthCount `json:"by_state_and_health"`
+	// CordonedNodes have at least one cordon; Cordons counts them all.
+	CordonedNodes int `json:"cordoned_nodes"`
+	Cordons       int `json:"cordons"`
+	// Claims are claims and keyed reservations not yet confirmed or released.
+	Claims     int `json:"claims"`
+	Holds      int `json:"holds"`
+	Containers int `json:"containers"`
+	// DecommissionsInProgress counts nodes with an outstanding ticket.
+	DecommissionsInProgress int `json:"decommissions_in_progress"`
+	TotalRAMMB              int `json:"total_ram_mb"`
+	AllocatedRAMMB          int `json:"allocated_ram_mb"`
+	ReservedRAMMB           int `json:"reserved_ram_mb"`
+}
+
+// StateHealthCount is one row of Summary.ByStateAndHealth.
+type StateHealthCount struct {
+	State  State  `json:"state"`
+	Health Health `json:"health"`
+	Nodes  int    `json:"nodes"`
+}
+
+// Summary counts the fleet's nodes by state and health, cordons, claims, holds, containers and
+// RAM in one call, without copying any node: what a metrics scrape needs.
+func (f *Fleet) Summary() (Summary, error) {
+	var s Summary
+	if err := f.do(op{"op": "summary"}, &s); err != nil {
+		return Summary{}, err
+	}
+	s.ByStateAndHealth = nonNil(s.ByStateAndHealth)
+	return s, nil
 }

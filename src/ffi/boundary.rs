@@ -495,9 +495,18 @@ pub unsafe fn json_out<T: serde::Serialize + ?Sized>(
     out: *mut *mut nl_bytes,
     value: &T,
 ) -> FfiResult<()> {
-    require_out(out, "bytes_out")?;
     let data =
         serde_json::to_vec(value).map_err(|e| FfiError::invalid(format!("serialising: {e}")))?;
+    // SAFETY: forwarded contract.
+    unsafe { raw_bytes_out(out, data) }
+}
+
+/// Hands `data` (already JSON) to an `nl_bytes` out-parameter.
+///
+/// # Safety
+/// `out` must be NULL or valid for a write.
+pub unsafe fn raw_bytes_out(out: *mut *mut nl_bytes, data: Vec<u8>) -> FfiResult<()> {
+    require_out(out, "bytes_out")?;
     // SAFETY: checked non-NULL above.
     unsafe { out.write(hand_out(nl_bytes { data }, Kind::Bytes)) };
     Ok(())

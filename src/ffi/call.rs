@@ -19,7 +19,7 @@ use crate::planning::{ConsolidationPlan, ConsolidationPolicy};
 use crate::policy::Policy;
 use crate::state::LifecycleState;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::time::Duration;
 
 /// One request: `{"op":"<name>", ...arguments}`.
@@ -137,7 +137,11 @@ enum Request {
     Node {
         node: String,
     },
+    NodeRow {
+        node: String,
+    },
     Nodes,
+    Summary,
     NodesPage {
         query: NodeQuery,
     },
@@ -197,12 +201,14 @@ enum Request {
     },
 }
 
-fn to_value<T: serde::Serialize>(v: T) -> FfiResult<Value> {
-    serde_json::to_value(v).map_err(|e| FfiError::invalid(format!("serialising: {e}")))
+/// Serialises a result straight to bytes (no intermediate `Value` tree: a page of nodes is
+/// written in one pass).
+fn to_value<T: serde::Serialize>(v: T) -> FfiResult<Vec<u8>> {
+    serde_json::to_vec(&v).map_err(|e| FfiError::invalid(format!("serialising: {e}")))
 }
 
-/// Runs one request against a fleet.
-fn dispatch(f: &Fleet, r: Request) -> FfiResult<Value> {
+/// Runs one request against a fleet and returns its result as JSON.
+fn dispatch(f: &Fleet, r: Request) -> FfiResult<Vec<u8>> {
     use Request::*;
     Ok(match r {
         Register { spec } => to_value(f.register(spec)?)?,
@@ -213,41 +219,43 @@ fn dispatch(f: &Fleet, r: Request) -> FfiResult<Value> {
         }
         Forget { node } => to_value(f.forget(&node)?)?,
         Transition { node, to, reason } => {
-            json!({ "changed": f.transition(&node, to, &reason)?.is_some() })
+            to_value(json!({ "changed": f.transition(&node, to, &reason)?.is_some() }))?
         }
         ReportHealth { node, healthy } => to_value(f.report_health(&node, healthy)?)?,
         Tick => to_value(f.tick()?)?,
-        FinishRestore => json!({ "completed": f.finish_restore()? }),
+        FinishRestore => to_value(json!({ "completed": f.finish_restore()? }))?,
         SyncContainers { node, containers } => to_value(f.sync_containers(&node, &containers)?)?,
         Reserve {
             node,
             container,
             ram_mb,
-        } => json!({ "created": f.reserve(&node, &container, ram_mb)? }),
+        } => to_value(json!({ "created": f.reserve(&node, &container, ram_mb)? }))?,
         ConfirmReservation { node, container } => {
             to_value(f.confirm_reservation(&node, &container)?)?
         }
         ReleaseReservation { node, container } => {
-            json!({ "released": f.release_reservation(&node, &container)? })
+            to_value(json!({ "released": f.release_reservation(&node, &container)? }))?
         }
         Claim {
             node,
             ram_mb,
             ttl_ms,
-        } => json!({ "claim": f.claim(&node, ram_mb, ttl_ms)? }),
+        } => to_value(json!({ "claim": f.claim(&node, ram_mb, ttl_ms)? }))?,
         ConfirmClaim { claim, container } => to_value(f.confirm_claim(claim, &container)?)?,
-        ReleaseClaim { claim } => json!({ "released": f.release_claim(claim)? }),
+        ReleaseClaim { claim } => to_value(json!({ "released": f.release_claim(claim)? }))?,
         PlaceHold { node, name, detail } => {
-            json!({ "created": f.place_hold(&node, &name, &detail)? })
+            to_value(json!({ "created": f.place_hold(&node, &name, &detail)? }))?
         }
-        ReleaseHold { node, name } => json!({ "released": f.release_hold(&node, &name)? }),
+        ReleaseHold { node, name } => {
+            to_value(json!({ "released": f.release_hold(&node, &name)? }))?
+        }
         Cordon {
             node,
             name,
             reason,
             evacuate,
-        } => json!({ "created": f.cordon(&node, &name, &reason, evacuate)? }),
-        Uncordon { node, name } => json!({ "removed": f.uncordon(&node, &name)? }),
+        } => to_value(json!({ "created": f.cordon(&node, &name, &reason, evacuate)? }))?,
+        Uncordon { node, name } => to_value(json!({ "removed": f.uncordon(&node, &name)? }))?,
         RecordMigration {
             container,
             from,
@@ -264,17 +272,21 @@ fn dispatch(f: &Fleet, r: Request) -> FfiResult<Value> {
             to_value(f.fail_decommission(&ticket, error.as_bytes())?)?
         }
         CancelDecommission { ticket, reason } => {
-            json!({ "state": f.cancel_decommission(&ticket, &reason)? })
+            to_value(json!({ "state": f.cancel_decommission(&ticket, &reason)? }))?
         }
         TicketFor { node } => to_value(f.ticket_for(&node)?)?,
         Node { node } => to_value(f.node(&node)?)?,
+        NodeRow { node } => to_value(f.node_row(&node)?)?,
         Nodes => to_value(f.nodes()?)?,
+        Summary => to_value(f.summary()?)?,
         NodesPage { query } => to_value(f.nodes_page(&query)?)?,
         Projection => to_value(f.projection()?)?,
         AdditionalNodesNeeded {
             demand_mb,
             node_ram_mb,
-        } => json!({ "nodes": f.projection()?.additional_nodes_needed(demand_mb, node_ram_mb)? }),
+        } => to_value(
+            json!({ "nodes": f.projection()?.additional_nodes_needed(demand_mb, node_ram_mb)? }),
+        )?,
         ConsolidationPlan { request } => to_value(f.consolidation_plan(&request)?)?,
         ExecutePlan { plan, policy } => to_value(f.execute_plan(&plan, &policy)?)?,
         AbandonPlan { id } => to_value(f.abandon_plan(&id)?)?,
@@ -296,16 +308,20 @@ fn dispatch(f: &Fleet, r: Request) -> FfiResult<Value> {
                 .decision_by(decision_by);
             rec.container_id = container.filter(|c| !c.is_empty());
             rec.error = error.filter(|e| !e.is_empty());
-            json!({ "seq": f.record_audit(rec)? })
+            to_value(json!({ "seq": f.record_audit(rec)? }))?
         }
         Policy => to_value(f.policy())?,
         SetPolicy { policy } => to_value(f.set_policy(policy)?)?,
         InstanceId => to_value(f.instance_id())?,
-        Storage => json!({ "open_report": f.open_report(), "status": f.storage_status() }),
+        Storage => {
+            to_value(json!({ "open_report": f.open_report(), "status": f.storage_status() }))?
+        }
         Sync => to_value(f.sync()?)?,
         Compact => to_value(f.compact()?)?,
-        Now => json!({ "now_ms": f.now() }),
-        AdvanceClock { ms } => json!({ "now_ms": f.advance_clock(Duration::from_millis(ms))? }),
+        Now => to_value(json!({ "now_ms": f.now() }))?,
+        AdvanceClock { ms } => {
+            to_value(json!({ "now_ms": f.advance_clock(Duration::from_millis(ms))? }))?
+        }
         SetClock { ms } => to_value(f.set_clock(Timestamp(ms))?)?,
     })
 }
@@ -329,8 +345,8 @@ pub unsafe extern "C" fn nl_fleet_call(
         let text = unsafe { str_arg(request_json, request_json_len, "request_json") }?;
         let request: Request = serde_json::from_str(text)
             .map_err(|e| FfiError::invalid(format!("request_json: {e}")))?;
-        let response = dispatch(&f, request)?;
+        let data = dispatch(&f, request)?;
         // SAFETY: out-parameter per the contract.
-        unsafe { json_out(bytes_out, &response) }
+        unsafe { raw_bytes_out(bytes_out, data) }
     })
 }

@@ -24,7 +24,9 @@ mod views;
 pub use consolidation::{ConsolidationRequest, PlanExecution};
 pub use lifecycle::{HealthOutcome, TickReport};
 pub use placement::ContainerOutcome;
-pub use views::{NodeInfo, NodePage, NodeQuery, NodeRow, NodeVerdict};
+pub use views::{
+    FleetSummary, NodeInfo, NodePage, NodeQuery, NodeRow, NodeVerdict, StateHealthCount,
+};
 
 use crate::audit::{AuditAction, AuditRecord, AuditResult, AuditRing};
 use crate::clock::{Clock, ManualClock, Moment, SystemClock, Timestamp};

@@ -32,6 +32,14 @@ var (
 	descEvicted     = prometheus.NewDesc("nl_audit_entries_evicted_total", "Audit entries evicted from the ring.", nil, nil)
 	descMissed      = prometheus.NewDesc("nl_audit_entries_missed_total", "Audit entries evicted before this collector saw them (its counters miss them).", nil, nil)
 	descScrapeErr   = prometheus.NewDesc("nl_collector_errors_total", "Scrapes that could not read the fleet.", nil, nil)
+	descCordoned    = prometheus.NewDesc("nl_nodes_cordoned", "Nodes with at least one cordon (no new containers).", nil, nil)
+	descCordons     = prometheus.NewDesc("nl_cordons", "Cordons on all nodes.", nil, nil)
+	descClaims      = prometheus.NewDesc("nl_claims_pending", "Claims and reservations not yet confirmed or released.", nil, nil)
+	descHolds       = prometheus.NewDesc("nl_holds", "Holds on all nodes.", nil, nil)
+	descContainers  = prometheus.NewDesc("nl_containers", "Running containers known to the fleet.", nil, nil)
+	descInFlight    = prometheus.NewDesc("nl_decommissions_in_progress", "Nodes with an outstanding decommission ticket.", nil, nil)
+	descRAM         = prometheus.NewDesc("nl_ram_bytes", "RAM over all nodes by kind (total, allocated, reserved).", []string{"kind"}, nil)
+	descExpired     = prometheus.NewDesc("nl_claims_expired_total", "Claims and reservations released by their TTL.", nil, nil)
 )
 
 type pair struct{ a, b string }
@@ -55,6 +63,7 @@ type Collector struct {
 	entered     map[string]float64 // node -> unix seconds it entered its current state
 	missed      uint64
 	errors      uint64
+	expired     uint64
 }
 
 // New returns a collector for fleet. It counts from the fleet's first retained entry.
@@ -71,7 +80,8 @@ func New(fleet *lifecycle.Fleet) *Collector {
 
 // Describe sends every metric's description.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descNodes, descTransitions, descRejections, descDecommiss, descTimeIn, descRetained, descCapacity, descRecorded, descEvicted, descMissed, descScrapeErr} {
+	for _, d := range []*prometheus.Desc{descNodes, descTransitions, descRejections, descDecommiss, descTimeIn, descRetained, descCapacity, descRecorded, descEvicted, descMissed, descScrapeErr,
+		descCordoned, descCordons, descClaims, descHolds, descContainers, descInFlight, descRAM, descExpired} {
 		ch <- d
 	}
 }
@@ -98,6 +108,9 @@ func (c *Collector) observe(e lifecycle.AuditEntry) {
 	at := float64(e.Time.UnixMilli()) / 1000
 	if e.Result == lifecycle.ResultRejected && e.ReasonCode != 0 {
 		c.rejections[e.ReasonCode.String()]++
+	}
+	if e.Action == lifecycle.ActionReservationExpired {
+		c.expired++
 	}
 	if e.Action == lifecycle.ActionNodeDecommission {
 		c.decommiss[pair{decommissionOutcome(e), e.DecisionBy}]++
@@ -151,7 +164,9 @@ func decommissionOutcome(e lifecycle.AuditEntry) string {
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	nodes, err := c.fleet.Nodes()
+	// The gauges come from one summary the library counts without copying any node, so a
+	// scrape costs little at any fleet size.
+	summary, err := c.fleet.Summary()
 	if err == nil {
 		err = c.update()
 	}
@@ -161,9 +176,22 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	counts := map[pair]int{}
-	for _, n := range nodes {
-		counts[pair{n.State.String(), n.Health.String()}]++
+	for _, row := range summary.ByStateAndHealth {
+		counts[pair{row.State.String(), row.Health.String()}] += row.Nodes
 	}
+	for _, g := range []struct {
+		d *prometheus.Desc
+		v int
+	}{
+		{descCordoned, summary.CordonedNodes}, {descCordons, summary.Cordons}, {descClaims, summary.Claims},
+		{descHolds, summary.Holds}, {descContainers, summary.Containers}, {descInFlight, summary.DecommissionsInProgress},
+	} {
+		ch <- prometheus.MustNewConstMetric(g.d, prometheus.GaugeValue, float64(g.v))
+	}
+	for kind, v := range map[string]int{"total": summary.TotalRAMMB, "allocated": summary.AllocatedRAMMB, "reserved": summary.ReservedRAMMB} {
+		ch <- prometheus.MustNewConstMetric(descRAM, prometheus.GaugeValue, float64(v)*(1<<20), kind)
+	}
+	ch <- prometheus.MustNewConstMetric(descExpired, prometheus.CounterValue, float64(c.expired))
 	for _, s := range []lifecycle.State{lifecycle.StateProvisioning, lifecycle.StateInitializing, lifecycle.StateReady, lifecycle.StateActive, lifecycle.StateIdle, lifecycle.StateDraining, lifecycle.StateDecommissioned, lifecycle.StateUnhealthy} {
 		for _, h := range []lifecycle.Health{lifecycle.HealthUnknown, lifecycle.HealthHealthy, lifecycle.HealthUnhealthy} {
 			ch <- prometheus.MustNewConstMetric(descNodes, prometheus.GaugeValue, float64(counts[pair{s.String(), h.String()}]), s.String(), h.String())

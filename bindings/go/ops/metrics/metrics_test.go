@@ -127,3 +127,71 @@ nl_audit_entries_missed_total 0
 		t.Fatalf("missed: %v", got)
 	}
 }
+
+func TestGaugesShowCordonsClaimsHoldsAndExpiries(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	f, err := lifecycle.New(lifecycle.Options{ManualClockStart: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, id := range []string{"a", "b"} {
+		if _, err := f.Register(lifecycle.NodeSpec{ID: id, Origin: lifecycle.OriginCloud, TotalRAMMB: 8192, BootedFromImage: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	must := func(_ any, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(f.AddContainer("a", "c1", 1024))
+	must(f.Claim("a", 512, 0))
+	must(f.Claim("b", 256, time.Minute))
+	must(f.PlaceHold("b", "world", "data"))
+	must(f.Cordon("b", "disk_full", "97%", false))
+	must(f.Cordon("b", "maintenance", "kernel", false))
+	c := New(f)
+	want := `
+# HELP nl_claims_pending Claims and reservations not yet confirmed or released.
+# TYPE nl_claims_pending gauge
+nl_claims_pending 2
+# HELP nl_containers Running containers known to the fleet.
+# TYPE nl_containers gauge
+nl_containers 1
+# HELP nl_cordons Cordons on all nodes.
+# TYPE nl_cordons gauge
+nl_cordons 2
+# HELP nl_holds Holds on all nodes.
+# TYPE nl_holds gauge
+nl_holds 1
+# HELP nl_nodes_cordoned Nodes with at least one cordon (no new containers).
+# TYPE nl_nodes_cordoned gauge
+nl_nodes_cordoned 1
+# HELP nl_ram_bytes RAM over all nodes by kind (total, allocated, reserved).
+# TYPE nl_ram_bytes gauge
+nl_ram_bytes{kind="allocated"} 1.073741824e+09
+nl_ram_bytes{kind="reserved"} 8.05306368e+08
+nl_ram_bytes{kind="total"} 1.7179869184e+10
+`
+	names := []string{"nl_claims_pending", "nl_containers", "nl_cordons", "nl_holds", "nl_nodes_cordoned", "nl_ram_bytes"}
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), names...); err != nil {
+		t.Fatal(err)
+	}
+	// The one-minute claim expires on tick; the counter counts it once.
+	if err := f.Advance(2 * time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	must(f.Tick())
+	expired := `
+# HELP nl_claims_expired_total Claims and reservations released by their TTL.
+# TYPE nl_claims_expired_total counter
+nl_claims_expired_total 1
+`
+	for i := 0; i < 2; i++ {
+		if err := testutil.CollectAndCompare(c, strings.NewReader(expired), "nl_claims_expired_total"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -2,12 +2,15 @@
 // Prometheus metrics on localhost, for a person to curl:
 //
 //	go run ./cmd/opsdemo -addr 127.0.0.1:8089 -duration 2m
-//	curl -s localhost:8089/api/nodes | jq
+//	curl -s 'localhost:8089/api/nodes?limit=2' | jq
 //	curl -s 'localhost:8089/api/audit?result=rejected' | jq
+//	curl -s localhost:8089/api/openapi.yaml
 //	curl -s localhost:8089/metrics | grep ^nl_
 //	curl -s -X POST -H 'Authorization: Bearer demo' localhost:8089/api/nodes/cloud-3/decommission
+//	curl -s -H 'Authorization: Bearer demo' localhost:8089/api/nodes/cloud-3/ticket
 //
-// It stops by itself after -duration.
+// It stops after -duration, or on SIGINT/SIGTERM: it then stops accepting connections, lets
+// requests in flight finish (up to -grace), and closes the fleet (syncing its journal).
 package main
 
 import (
@@ -19,6 +22,8 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,6 +37,7 @@ import (
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8089", "listen address (loopback)")
 	duration := flag.Duration("duration", 2*time.Minute, "stop after this long")
+	grace := flag.Duration("grace", 10*time.Second, "how long requests in flight may take to finish at shutdown")
 	flag.Parse()
 
 	fleet, err := lifecycle.New(lifecycle.Options{ManualClockStart: time.Date(2026, 1, 1, 8, 0, 0, 0, time.UTC)})
@@ -55,17 +61,30 @@ func main() {
 	})))
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 
-	ctx, cancel := context.WithTimeout(context.Background(), *duration)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, *duration)
 	defer cancel()
 	go func() {
 		_ = fleet.FollowAudit(ctx, 0, time.Second, lifecycle.LogAudit(slog.New(slog.NewTextHandler(os.Stderr, nil))))
 	}()
 	srv := &http.Server{Addr: *addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() { <-ctx.Done(); _ = srv.Shutdown(context.Background()) }()
+	shutdown := make(chan error, 1)
+	go func() {
+		<-ctx.Done()
+		log.Printf("shutting down: draining requests in flight (up to %s)", *grace)
+		drain, cancel := context.WithTimeout(context.Background(), *grace)
+		defer cancel()
+		shutdown <- srv.Shutdown(drain)
+	}()
 	fmt.Printf("serving http://%s/api/nodes and http://%s/metrics for %s\n", *addr, *addr, *duration)
 	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Fatal(err)
 	}
+	if err := <-shutdown; err != nil {
+		log.Printf("shutdown: %v", err)
+	}
+	log.Printf("stopped")
 }
 
 // play runs the four scenarios so the API has something to show.
