@@ -54,6 +54,22 @@ fn single_operations(c: &mut Criterion) {
     g.bench_function("verdict (10k-node fleet)", |b| {
         b.iter(|| black_box(f.evaluate(black_box("node-00004242")).unwrap()))
     });
+    // What the C ABI's flat verdict costs in Rust (the Go benchmark's counterpart): idle,
+    // active and ready nodes, the verdict reduced to its flat form where it is computed.
+    for (what, id) in [
+        ("idle", "node-00004242"),
+        ("active", "node-00004243"),
+        ("ready", "node-00004244"),
+    ] {
+        g.bench_function(format!("flat verdict, {what} node"), |b| {
+            b.iter(|| {
+                black_box(
+                    f.with_verdict(black_box(id), |v| (v.allowed, v.primary, v.blockers.len()))
+                        .unwrap(),
+                )
+            })
+        });
+    }
     g.bench_function("verdict, pure rule", |b| {
         f.with_nodes(|nodes, policy, now| {
             let node = nodes.nth(4242).unwrap().clone();
@@ -80,6 +96,14 @@ fn single_operations(c: &mut Criterion) {
         b.iter(|| {
             f.add_container("node-00000001", "bench-c", 512).unwrap();
             f.remove_container("node-00000001", "bench-c").unwrap();
+        })
+    });
+    // An idle node: the pair moves it idle -> active -> idle, two audited transitions with
+    // state snapshots (what the Go benchmark of the same name measures).
+    g.bench_function("container event pair on an idle node", |b| {
+        b.iter(|| {
+            f.add_container("node-00000003", "bench-c", 512).unwrap();
+            f.remove_container("node-00000003", "bench-c").unwrap();
         })
     });
     g.bench_function("audit append (ring, full)", |b| {

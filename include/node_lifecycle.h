@@ -452,10 +452,28 @@ typedef struct {
   uint64_t current_containers;
 } nl_container_outcome;
 
+// A container event's outcome returned by value, with the call's result and, on failure,
+// its error (see `nl_verdict_result`).
+typedef struct {
+  nl_container_outcome outcome;
+  nl_result result;
+  nl_error *error;
+} nl_container_result;
+
 // A claim of capacity: 8 random bytes.
 typedef struct {
   uint8_t bytes[8];
 } nl_claim_id;
+
+// A verdict returned by value, with the call's result and, on failure, its error: the fast
+// path for bindings (nothing is written through a pointer, so a garbage-collected caller
+// allocates nothing for the call). `verdict` is zeroed on failure; `error` is NULL on success
+// and otherwise an `nl_error` to free with `nl_error_free`.
+typedef struct {
+  nl_verdict verdict;
+  nl_result result;
+  nl_error *error;
+} nl_verdict_result;
 
 // One node's verdict in an `nl_verdict_list`; its id is in the list's string buffer
 // (`nl_verdict_list_ids`).
@@ -665,6 +683,16 @@ nl_result nl_fleet_add_container(const nl_fleet *fleet,
                                  nl_container_outcome *outcome_out,
                                  nl_error **err_out);
 
+// `nl_fleet_add_container` (`add`) or `nl_fleet_remove_container` (`ram_mb` ignored)
+// returning its outcome by value (see `nl_container_result`).
+nl_container_result nl_fleet_container_event_r(const nl_fleet *fleet,
+                                               bool add,
+                                               const uint8_t *node,
+                                               size_t node_len,
+                                               const uint8_t *container,
+                                               size_t container_len,
+                                               uint64_t ram_mb);
+
 // A container stopped; an id the node does not run is a no-op reported as
 // `changed == false`.
 nl_result nl_fleet_remove_container(const nl_fleet *fleet,
@@ -808,6 +836,9 @@ nl_result nl_fleet_evaluate(const nl_fleet *fleet,
                             size_t node_len,
                             nl_verdict *verdict_out,
                             nl_error **err_out);
+
+// `nl_fleet_evaluate` returning its outcome by value (see `nl_verdict_result`).
+nl_verdict_result nl_fleet_evaluate_r(const nl_fleet *fleet, const uint8_t *node, size_t node_len);
 
 // The safety verdict for one node as JSON, with every reason's message and the names of holds
 // and cordons.

@@ -7,12 +7,13 @@
 //! O(log n) seek, never by scanning the ring.
 
 use crate::clock::{Moment, Timestamp};
+use crate::fxhash::FxHashMap;
 use crate::node::{Labels, Node};
 use crate::policy::Policy;
 use crate::safety::effective_sync_completion;
 use crate::state::{HealthStatus, LifecycleState, NodeOrigin};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 
@@ -398,10 +399,10 @@ pub struct AuditRing {
     /// node id -> sequence numbers of its retained entries. Kept in step with `entries` (an
     /// evicted entry is always the oldest of its node and of its action and result), so each
     /// index is bounded by the ring; a node with no retained entry has no key.
-    by_node: HashMap<String, SeqList>,
+    by_node: FxHashMap<String, SeqList>,
     /// Renamed nodes: old id -> (new id, the last sequence number recorded under the old id).
     /// The old id's entries are indexed under the new id; the alias goes when they are evicted.
-    aliases: HashMap<String, (String, u64)>,
+    aliases: FxHashMap<String, (String, u64)>,
     by_action: Vec<SeqList>,
     by_result: Vec<SeqList>,
     capacity: usize,
@@ -418,8 +419,8 @@ impl AuditRing {
         AuditRing {
             // Reserve up front so that appends never reallocate.
             entries: VecDeque::with_capacity(capacity),
-            by_node: HashMap::new(),
-            aliases: HashMap::new(),
+            by_node: FxHashMap::default(),
+            aliases: FxHashMap::default(),
             by_action: vec![SeqList::new(); AuditAction::ALL.len()],
             by_result: vec![SeqList::new(); AuditResult::ALL.len()],
             capacity,

@@ -47,7 +47,11 @@ impl Hasher for FxHasher {
 
     #[inline]
     fn finish(&self) -> u64 {
-        self.0
+        // hashbrown takes the bucket from the low bits and the tag from the top 7; a product's
+        // low bits depend only on the low bits of its inputs, so keys that differ in a few
+        // bytes (node-0001, node-0002) would crowd into few buckets. Rotating the well-mixed
+        // high bits down spreads them (rustc-hash 2 does the same).
+        self.0.rotate_left(26)
     }
 }
 

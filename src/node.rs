@@ -28,6 +28,30 @@ pub const MAX_CONTAINERS_PER_NODE: usize = 100_000;
 /// Claims, holds and cordons per node (each).
 pub const MAX_MARKS_PER_NODE: usize = 1024;
 
+/// The labels of every node that has none: one allocation for all of them.
+static NO_LABELS: once_cell::sync::Lazy<Labels> =
+    once_cell::sync::Lazy::new(|| Arc::new(BTreeMap::new()));
+
+/// Labels as a node keeps them: the shared empty map when there are none.
+pub(crate) fn shared_labels(labels: &BTreeMap<String, String>) -> Labels {
+    if labels.is_empty() {
+        NO_LABELS.clone()
+    } else {
+        Arc::new(labels.clone())
+    }
+}
+
+fn deserialize_labels<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Labels, D::Error> {
+    let labels = BTreeMap::<String, String>::deserialize(d)?;
+    Ok(if labels.is_empty() {
+        NO_LABELS.clone()
+    } else {
+        Arc::new(labels)
+    })
+}
+
 /// A node's free-form labels: key -> value. Shared with audit snapshots, so recording an entry
 /// does not copy them.
 pub type Labels = Arc<BTreeMap<String, String>>;
@@ -293,6 +317,7 @@ pub struct Node {
     pub(crate) total_ram_mb: u64,
     pub(crate) instance_type: String,
     pub(crate) hourly_cost_eur: f64,
+    #[serde(deserialize_with = "deserialize_labels")]
     pub(crate) labels: Labels,
     /// container id -> RAM in MB.
     pub(crate) containers: BTreeMap<String, u64>,
@@ -305,7 +330,8 @@ pub struct Node {
     pub(crate) reserved_ram_mb: u64,
     pub(crate) consecutive_health_failures: u32,
     pub(crate) metrics: NodeMetrics,
-    pub(crate) drain: Option<Drain>,
+    /// Boxed: a node rarely has one, and the fleet keeps a million nodes.
+    pub(crate) drain: Option<Box<Drain>>,
     /// The evacuate cordon that was in place when the last container left, if any.
     pub(crate) evacuated_by: Option<String>,
 }
@@ -349,7 +375,7 @@ impl Node {
             total_ram_mb: spec.total_ram_mb,
             instance_type: spec.instance_type.clone(),
             hourly_cost_eur: spec.hourly_cost_eur,
-            labels: Arc::new(spec.labels.clone()),
+            labels: shared_labels(&spec.labels),
             containers: BTreeMap::new(),
             claims: BTreeMap::new(),
             holds: BTreeMap::new(),
@@ -407,7 +433,7 @@ impl Node {
         &self.labels
     }
     pub fn drain(&self) -> Option<&Drain> {
-        self.drain.as_ref()
+        self.drain.as_deref()
     }
     pub fn containers(&self) -> impl Iterator<Item = (&str, u64)> {
         self.containers.iter().map(|(k, v)| (k.as_str(), *v))
@@ -555,7 +581,7 @@ impl Node {
         }
         if let Some(labels) = &u.labels {
             if labels != self.labels.as_ref() {
-                self.labels = Arc::new(labels.clone());
+                self.labels = shared_labels(labels);
             }
         }
         Ok(changes)

@@ -16,8 +16,9 @@ use std::fmt::Write as _;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Blocker {
     pub code: ReasonCode,
-    /// Containers, reservations or holds counted by rule 3; 0 otherwise.
-    pub count: u64,
+    /// Containers, reservations or holds counted by rule 3; 0 otherwise. (32 bits keep a
+    /// verdict small: it is copied on every evaluation, and no node holds 4 billion of them.)
+    pub count: u32,
     /// For timer rules: how long the node has waited so far (ms).
     pub elapsed_ms: u64,
     /// For timer rules: how long it still has to wait (ms).
@@ -36,7 +37,7 @@ impl Blocker {
 
     fn counted(code: ReasonCode, count: usize) -> Self {
         Blocker {
-            count: count as u64,
+            count: u32::try_from(count).unwrap_or(u32::MAX),
             ..Self::new(code)
         }
     }
@@ -52,7 +53,7 @@ impl Blocker {
     /// The human message, e.g. "node has 2 containers".
     pub fn message(&self, state: LifecycleState) -> String {
         let plural =
-            |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+            |n: u32, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
         match self.code {
             ReasonCode::SystemNode => "cannot decommission system node".into(),
             ReasonCode::DedicatedNode => "cannot decommission dedicated node".into(),

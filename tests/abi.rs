@@ -34,8 +34,9 @@ fn every_export_goes_through_the_boundary_macro() {
                 .take_while(|c| c.is_alphanumeric() || *c == '_')
                 .collect();
             // The signature ends at the first line that ends with `{`; the body's first
-            // statement must be the macro (a `let err_out = ...` binding for the one getter
-            // without an err_out parameter is allowed before it).
+            // statement must be the macro. Plain `let` bindings of locals the macro writes
+            // (an err_out for a getter, the result slots of a by-value call) may come first:
+            // they cannot panic.
             let sig_end = after
                 .lines()
                 .scan(0usize, |pos, l| {
@@ -50,10 +51,21 @@ fn every_export_goes_through_the_boundary_macro() {
                 .lines()
                 .map(str::trim)
                 .filter(|l| !l.is_empty())
-                .take(2)
+                .take(5)
                 .collect();
-            let ok = first[0].starts_with("ffi_boundary!(")
-                || (first[0].starts_with("let err_out") && first[1].starts_with("ffi_boundary!("));
+            let lets = first
+                .iter()
+                .take_while(|l| l.starts_with("let ") && !l.contains("ffi_boundary!"))
+                .count();
+            let plain_lets = first[..lets].iter().all(|l| {
+                l.starts_with("let err_out")
+                    || l.starts_with("let mut error: *mut nl_error = std::ptr::null_mut();")
+                    || l.ends_with("::default();")
+            });
+            let ok = plain_lets
+                && first.get(lets).is_some_and(|l| {
+                    l.starts_with("ffi_boundary!(") || l.starts_with("let result = ffi_boundary!(")
+                });
             assert!(
                 ok,
                 "{}: export {name} does not start with ffi_boundary!: {first:?}",

@@ -3,6 +3,7 @@ package lifecycle
 import (
 	"encoding/json"
 	"math"
+	"runtime"
 	"time"
 )
 
@@ -442,13 +443,11 @@ func (f *Fleet) AuditStats() (AuditStats, error) {
 // RecordAudit records an entry for an action the caller performed; the node's state snapshot
 // is attached when the node is known. It returns the entry's sequence number.
 func (f *Fleet) RecordAudit(rec AuditRecord) (uint64, error) {
-	var out struct {
-		Seq uint64 `json:"seq"`
+	b, err := f.backend()
+	if err != nil {
+		return 0, err
 	}
-	err := f.do(op{
-		"op": "record_audit", "action": rec.Action, "result": rec.Result, "node": rec.NodeID,
-		"container": rec.ContainerID, "reason": rec.Reason, "decision_by": rec.DecisionBy,
-		"error": rec.Error,
-	}, &out)
-	return out.Seq, err
+	seq, err := b.recordAudit(&rec)
+	runtime.KeepAlive(f)
+	return seq, err
 }

@@ -22,6 +22,8 @@ type backend interface {
 	containerEvent(add bool, node, container string, ramMB uint64) (ContainerOutcome, error)
 	// evaluateAll is nl_fleet_evaluate_all: read gets the items (nl_node_verdict) and the ids.
 	evaluateAll(read func(items, ids []byte)) error
+	// recordAudit is nl_fleet_audit_record.
+	recordAudit(rec *AuditRecord) (uint64, error)
 	// auditList is nl_fleet_audit_query_list or, with q.since, nl_fleet_audit_since_list.
 	auditList(q auditListQuery, read func(items, strs []byte, missed, next uint64)) error
 	// noop is nl_noop: the cost of a bare call, for benchmarks.

@@ -102,15 +102,18 @@ func (b *cgoBackend) call(request []byte) ([]byte, error) {
 	return C.GoBytes(unsafe.Pointer(C.nl_bytes_data(out)), C.int(C.nl_bytes_len(out))), nil
 }
 
+// The hot calls use the by-value forms (nl_fleet_evaluate_r, nl_fleet_container_event_r): no
+// Go pointer besides the strings crosses, so nothing escapes to the heap and cgo's pointer
+// check has one argument less to look at.
+
 func (b *cgoBackend) evaluate(node string) (flatVerdict, error) {
 	np, nl := cstr(node)
-	var v C.nl_verdict
-	var cerr *C.nl_error
-	r := C.nl_fleet_evaluate(b.h, np, nl, &v, &cerr)
+	res := C.nl_fleet_evaluate_r(b.h, np, nl)
 	runtime.KeepAlive(node)
-	if r != C.NL_RESULT_OK {
-		return flatVerdict{}, takeError(r, cerr)
+	if res.result != C.NL_RESULT_OK {
+		return flatVerdict{}, takeError(res.result, res.error)
 	}
+	v := &res.verdict
 	return flatVerdict{
 		allowed: bool(v.allowed), state: uint32(v.state), primary: uint32(v.primary_reason),
 		mask: uint64(v.reasons_mask), hasRetry: bool(v.has_retry_after), retryAfterMs: int64(v.retry_after_ms),
@@ -120,19 +123,13 @@ func (b *cgoBackend) evaluate(node string) (flatVerdict, error) {
 func (b *cgoBackend) containerEvent(add bool, node, container string, ramMB uint64) (ContainerOutcome, error) {
 	np, nl := cstr(node)
 	cp, cl := cstr(container)
-	var out C.nl_container_outcome
-	var cerr *C.nl_error
-	var r C.nl_result
-	if add {
-		r = C.nl_fleet_add_container(b.h, np, nl, cp, cl, C.uint64_t(ramMB), &out, &cerr)
-	} else {
-		r = C.nl_fleet_remove_container(b.h, np, nl, cp, cl, &out, &cerr)
-	}
+	res := C.nl_fleet_container_event_r(b.h, C.bool(add), np, nl, cp, cl, C.uint64_t(ramMB))
 	runtime.KeepAlive(node)
 	runtime.KeepAlive(container)
-	if r != C.NL_RESULT_OK {
-		return ContainerOutcome{}, takeError(r, cerr)
+	if res.result != C.NL_RESULT_OK {
+		return ContainerOutcome{}, takeError(res.result, res.error)
 	}
+	out := &res.outcome
 	return ContainerOutcome{Changed: bool(out.changed), State: State(out.state), CurrentContainers: int(out.current_containers)}, nil
 }
 
@@ -171,6 +168,22 @@ func (b *cgoBackend) auditList(q auditListQuery, read func(items, strs []byte, m
 	strs := C.nl_audit_list_strings(list, &strsLen)
 	read(view((*C.uint8_t)(unsafe.Pointer(items)), count*C.sizeof_nl_audit_item), view(strs, strsLen), uint64(missed), uint64(next))
 	return nil
+}
+
+func (b *cgoBackend) recordAudit(rec *AuditRecord) (uint64, error) {
+	np, nl := cstr(rec.NodeID)
+	cp, cl := cstr(rec.ContainerID)
+	rp, rl := cstr(rec.Reason)
+	dp, dl := cstr(rec.DecisionBy)
+	ep, el := cstr(rec.Error)
+	var seq C.uint64_t
+	var cerr *C.nl_error
+	r := C.nl_fleet_audit_record(b.h, C.uint32_t(rec.Action), C.uint32_t(rec.Result), np, nl, cp, cl, rp, rl, dp, dl, ep, el, &seq, &cerr)
+	runtime.KeepAlive(rec)
+	if r != C.NL_RESULT_OK {
+		return 0, takeError(r, cerr)
+	}
+	return uint64(seq), nil
 }
 
 func (b *cgoBackend) noop() uint32 { return uint32(C.nl_noop()) }

@@ -183,3 +183,14 @@ func BenchmarkEvaluateAll10k(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkBoundary is the cost of a bare call into the library (nl_noop) through the
+// backend: the floor every other call pays.
+func BenchmarkBoundary(b *testing.B) {
+	f, err := New(Options{ManualClockStart: t0})
+	must(b, err)
+	defer f.Close()
+	for i := 0; i < b.N; i++ {
+		f.b.noop()
+	}
+}

@@ -516,7 +516,7 @@ func TestConductorConsolidationExecutesWithinFifteenMinutes(t *testing.T) {
 	for _, r := range exec.Remove {
 		v, err := c.fleet.Explain(r)
 		must(t, err)
-		if !v.Allowed || v.IdleGraceWaivedBy != exec.Cordon {
+		if !v.Allowed || v.Explanation.IdleGraceWaivedBy != exec.Cordon {
 			t.Fatalf("emptied node %s: %+v", r, v)
 		}
 		_, err = c.fleet.Decommission(ctx, r, "consolidation_policy", c.provider.DeleteServer)

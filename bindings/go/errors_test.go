@@ -86,7 +86,7 @@ func TestRejectionCarriesEveryReason(t *testing.T) {
 	}
 	v, err := f.Explain("n1")
 	must(t, err)
-	if len(v.Messages) != 3 || v.Messages[0] != "node has 1 pending reservation" {
+	if len(v.Explanation.Messages) != 3 || v.Explanation.Messages[0] != "node has 1 pending reservation" {
 		t.Fatalf("explain: %+v", v)
 	}
 }

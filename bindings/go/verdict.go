@@ -15,21 +15,36 @@ type Verdict struct {
 	Primary Reason
 	// Reasons lists every blocking reason in rule order.
 	Reasons []Reason
-	// Messages holds a human message per reason (same order as Reasons), naming every hold. It
-	// is filled by Explain, ExplainAll, NodesPage and in every verdict carried by an error;
-	// Evaluate and EvaluateAll leave it empty to stay allocation-light.
+	// RetryAfter is when the node could next pass, if timers are the only blockers; zero otherwise.
+	RetryAfter time.Time
+	// Explanation is the verdict in words. It is set by Explain, ExplainAll, NodeRow and
+	// NodesPage and in every verdict carried by an error; Evaluate and EvaluateAll leave it nil
+	// to stay small and allocation-free (a verdict is copied on every call).
+	Explanation *Explanation
+}
+
+// Explanation is a verdict in words.
+type Explanation struct {
+	// Messages holds a human message per reason (same order as Verdict.Reasons), naming
+	// every hold.
 	Messages []string
-	// Message is the whole verdict in one line (with Explain and in errors).
+	// Message is the whole verdict in one line.
 	Message string
-	// Holds and Cordons name what was on the node (with Explain and in errors). A cordon does
-	// not block deletion; it is reported because it explains why a node is empty.
+	// Holds and Cordons name what was on the node. A cordon does not block deletion; it is
+	// reported because it explains why a node is empty.
 	Holds   []Mark
 	Cordons []Mark
 	// IdleGraceWaivedBy names the evacuate cordon under which the node was emptied, when the
 	// idle grace was waived for that reason.
 	IdleGraceWaivedBy string
-	// RetryAfter is when the node could next pass, if timers are the only blockers; zero otherwise.
-	RetryAfter time.Time
+}
+
+// Message is the whole verdict in one line, or "" for a verdict without an explanation.
+func (v Verdict) Message() string {
+	if v.Explanation == nil {
+		return ""
+	}
+	return v.Explanation.Message
 }
 
 // Mark is a named hold or cordon with its detail.
@@ -101,19 +116,18 @@ func (v *Verdict) UnmarshalJSON(b []byte) error {
 }
 
 func (j *verdictJSON) verdict() Verdict {
-	v := Verdict{
-		Allowed: j.Allowed, State: j.State, Primary: Reason(j.PrimaryCode), Message: j.Message,
-		Holds: j.Holds, Cordons: j.Cordons,
-	}
+	x := &Explanation{Message: j.Message, Holds: nonNil(j.Holds), Cordons: nonNil(j.Cordons),
+		Messages: make([]string, 0, len(j.Reasons))}
+	v := Verdict{Allowed: j.Allowed, State: j.State, Primary: Reason(j.PrimaryCode), Explanation: x}
 	for _, r := range j.Reasons {
 		v.Reasons = append(v.Reasons, Reason(r.Code))
-		v.Messages = append(v.Messages, r.Message)
+		x.Messages = append(x.Messages, r.Message)
 	}
 	if j.RetryAfterMs != nil {
 		v.RetryAfter = time.UnixMilli(*j.RetryAfterMs)
 	}
 	if j.IdleGraceWaivedBy != nil {
-		v.IdleGraceWaivedBy = *j.IdleGraceWaivedBy
+		x.IdleGraceWaivedBy = *j.IdleGraceWaivedBy
 	}
 	return v
 }

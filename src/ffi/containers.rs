@@ -60,6 +60,51 @@ pub unsafe extern "C" fn nl_fleet_add_container(
     })
 }
 
+/// A container event's outcome returned by value, with the call's result and, on failure,
+/// its error (see `nl_verdict_result`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct nl_container_result {
+    pub outcome: nl_container_outcome,
+    pub result: nl_result,
+    pub error: *mut nl_error,
+}
+
+/// `nl_fleet_add_container` (`add`) or `nl_fleet_remove_container` (`ram_mb` ignored)
+/// returning its outcome by value (see `nl_container_result`).
+#[no_mangle]
+pub unsafe extern "C" fn nl_fleet_container_event_r(
+    fleet: *const nl_fleet,
+    add: bool,
+    node: *const u8,
+    node_len: usize,
+    container: *const u8,
+    container_len: usize,
+    ram_mb: u64,
+) -> nl_container_result {
+    let mut error: *mut nl_error = std::ptr::null_mut();
+    let mut outcome = nl_container_outcome::default();
+    let err_out: *mut *mut nl_error = &mut error;
+    let result = ffi_boundary!(err_out, {
+        let f = handles::enter(fleet)?;
+        // SAFETY: pointer + length pairs per the contract.
+        let id = unsafe { str_arg(node, node_len, "node") }?;
+        let cid = unsafe { str_arg(container, container_len, "container") }?;
+        let o = if add {
+            f.add_container(id, cid, ram_mb)?
+        } else {
+            f.remove_container(id, cid)?
+        };
+        outcome = o.into();
+        Ok(())
+    });
+    nl_container_result {
+        outcome,
+        result,
+        error,
+    }
+}
+
 /// A container stopped; an id the node does not run is a no-op reported as
 /// `changed == false`.
 #[no_mangle]

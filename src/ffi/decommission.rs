@@ -61,10 +61,46 @@ pub unsafe extern "C" fn nl_fleet_evaluate(
         let f = handles::enter(fleet)?;
         // SAFETY: pointer + length per the contract.
         let id = unsafe { str_arg(node, node_len, "node") }?;
-        let v = f.evaluate(id)?;
+        let v = f.with_verdict(id, |v| nl_verdict::from(v))?;
         // SAFETY: checked non-NULL.
-        unsafe { write_out(verdict_out, nl_verdict::from(&v), "verdict_out") }
+        unsafe { write_out(verdict_out, v, "verdict_out") }
     })
+}
+
+/// A verdict returned by value, with the call's result and, on failure, its error: the fast
+/// path for bindings (nothing is written through a pointer, so a garbage-collected caller
+/// allocates nothing for the call). `verdict` is zeroed on failure; `error` is NULL on success
+/// and otherwise an `nl_error` to free with `nl_error_free`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct nl_verdict_result {
+    pub verdict: nl_verdict,
+    pub result: nl_result,
+    pub error: *mut nl_error,
+}
+
+/// `nl_fleet_evaluate` returning its outcome by value (see `nl_verdict_result`).
+#[no_mangle]
+pub unsafe extern "C" fn nl_fleet_evaluate_r(
+    fleet: *const nl_fleet,
+    node: *const u8,
+    node_len: usize,
+) -> nl_verdict_result {
+    let mut error: *mut nl_error = std::ptr::null_mut();
+    let mut verdict = nl_verdict::default();
+    let err_out: *mut *mut nl_error = &mut error;
+    let result = ffi_boundary!(err_out, {
+        let f = handles::enter(fleet)?;
+        // SAFETY: pointer + length per the contract.
+        let id = unsafe { str_arg(node, node_len, "node") }?;
+        verdict = f.with_verdict(id, |v| nl_verdict::from(v))?;
+        Ok(())
+    });
+    nl_verdict_result {
+        verdict,
+        result,
+        error,
+    }
 }
 
 /// The safety verdict for one node as JSON, with every reason's message and the names of holds

@@ -91,12 +91,12 @@ impl Fleet {
                     decision_by,
                 )?;
             }
-            ctx.node.drain = Some(Drain {
+            ctx.node.drain = Some(Box::new(Drain {
                 ticket,
                 decision_by: decision_by.to_owned(),
                 issued_at: ctx.now.wall,
                 pre_drain_state,
-            });
+            }));
             Ok(DecommissionTicket {
                 id: ticket,
                 node_id: id.to_owned(),

@@ -54,7 +54,11 @@ pub(crate) type NodeId = Arc<str>;
 /// Everything behind the fleet's lock.
 pub(crate) struct Inner {
     pub(crate) nodes: FxHashMap<NodeId, Arc<Node>>,
-    /// Node ids by state, ordered: pages of nodes (all, or one state) in O(log n + limit).
+    /// Every node id, ordered: whole-fleet walks and pages of all nodes in id order, without
+    /// comparing ids (a merge of the per-state sets compares at every step, following a
+    /// pointer per comparison: ten times slower at 10k nodes).
+    pub(crate) all: BTreeSet<NodeId>,
+    /// Node ids by state, ordered: pages of one state in O(log n + limit).
     pub(crate) by_state: [BTreeSet<NodeId>; 8],
     /// Every running container, fleet-wide: container ids are unique across the fleet.
     pub(crate) containers: FxHashMap<String, NodeId>,
@@ -71,6 +75,7 @@ impl Inner {
     fn new(options: &FleetOptions, instance_id: InstanceId) -> Inner {
         Inner {
             nodes: FxHashMap::default(),
+            all: BTreeSet::new(),
             by_state: Default::default(),
             containers: FxHashMap::default(),
             claims: FxHashMap::default(),
@@ -97,10 +102,10 @@ impl Inner {
     }
 
     /// Everything that is persisted, for a snapshot: nodes and audit entries are shared, not
-    /// copied, so capturing costs one reference count per node and entry.
+    /// copied, so capturing costs one reference count per node and entry. The nodes come in
+    /// no particular order: the snapshot writer sorts them, outside the fleet's lock.
     pub(crate) fn capture(&self) -> FleetState {
-        let mut nodes: Vec<Arc<Node>> = self.nodes.values().cloned().collect();
-        nodes.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        let nodes: Vec<Arc<Node>> = self.nodes.values().cloned().collect();
         FleetState {
             meta: self.meta.clone(),
             nodes,
@@ -113,6 +118,7 @@ impl Inner {
         self.meta = state.meta;
         for node in state.nodes {
             let id: NodeId = node.id.as_str().into();
+            self.all.insert(id.clone());
             self.by_state[node.state as usize].insert(id.clone());
             for c in node.containers.keys() {
                 self.containers.insert(c.clone(), id.clone());

@@ -280,6 +280,15 @@ impl<'a> Tx<'a> {
         for (id, before) in touched {
             let after = inner.nodes.get(&id).map(|n| n.state);
             if before != after {
+                match (before, after) {
+                    (None, Some(_)) => {
+                        inner.all.insert(id.clone());
+                    }
+                    (Some(_), None) => {
+                        inner.all.remove(&id);
+                    }
+                    _ => {}
+                }
                 if let Some(s) = before {
                     inner.by_state[s as usize].remove(&id);
                 }

@@ -177,8 +177,8 @@ pub struct NodePage {
 }
 
 impl Inner {
-    /// Node ids in id order after `after`, optionally of one state: a merge of the per-state
-    /// indexes, so seeking costs O(log n) and each id O(1).
+    /// Node ids in id order after `after`, optionally of one state: seeking costs O(log n)
+    /// and each further id O(1).
     pub(crate) fn ids_after<'a>(
         &'a self,
         after: Option<&'a str>,
@@ -188,21 +188,11 @@ impl Inner {
             Some(a) => Bound::Excluded(a),
             None => Bound::Unbounded,
         };
-        let mut heads: Vec<std::iter::Peekable<_>> = self
-            .by_state
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| state.is_none_or(|s| s as usize == *i))
-            .map(|(_, set)| set.range::<str, _>((lower, Bound::Unbounded)).peekable())
-            .collect();
-        std::iter::from_fn(move || {
-            let (best, _) = heads
-                .iter_mut()
-                .enumerate()
-                .filter_map(|(i, h)| h.peek().map(|id| (i, &***id)))
-                .min_by(|a, b| a.1.cmp(b.1))?;
-            heads[best].next()
-        })
+        let set = match state {
+            None => &self.all,
+            Some(s) => &self.by_state[s as usize],
+        };
+        set.range::<str, _>((lower, Bound::Unbounded))
     }
 
     /// Every node in id order.
@@ -287,6 +277,13 @@ impl Fleet {
     /// The safety verdict for one node now.
     pub fn evaluate(&self, id: &str) -> Result<Verdict> {
         self.read(|g, now| Ok(evaluate(g.node(id)?, &g.policy, now)))?
+    }
+
+    /// Hands the verdict for one node to `f` where it was computed, and returns what `f`
+    /// returns: the path for callers that keep only part of it (the C ABI's flat verdict), so
+    /// the verdict is not moved out of the read.
+    pub fn with_verdict<R>(&self, id: &str, f: impl FnOnce(&Verdict) -> R) -> Result<R> {
+        self.read(|g, now| Ok(f(&evaluate(g.node(id)?, &g.policy, now))))?
     }
 
     /// Verdicts for every node, ordered by node id: a dry run of what a policy may delete now.

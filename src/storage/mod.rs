@@ -531,7 +531,9 @@ pub(crate) struct CompactionJob {
 impl CompactionJob {
     /// Writes the snapshot and removes what it supersedes; the outcome is also kept in the
     /// storage status. A failure loses nothing: the older snapshot and both journals remain.
-    pub fn run(self) -> Result<()> {
+    pub fn run(mut self) -> Result<()> {
+        // Sorted here, outside the fleet's lock: a snapshot lists its nodes in id order.
+        self.state.nodes.sort_unstable_by(|a, b| a.id.cmp(&b.id));
         let result = write_snapshot(
             &*self.fs,
             &self.dir,

@@ -612,6 +612,20 @@ static void remaining_calls(void) {
   CHECK(nl_fleet_node_json(f, S("placeholder"), &b, &err) == NL_RESULT_NODE_NOT_FOUND);
   nl_error_free(err);
 
+  /* The by-value forms: the outcome, and on failure an error object to free. */
+  nl_verdict_result vr = nl_fleet_evaluate_r(f, S("back"));
+  CHECK(vr.result == NL_RESULT_OK && vr.error == NULL && vr.verdict.state == NL_STATE_READY);
+  vr = nl_fleet_evaluate_r(f, S("ghost"));
+  CHECK(vr.result == NL_RESULT_NODE_NOT_FOUND && vr.error != NULL && nl_error_code(vr.error) == NL_RESULT_NODE_NOT_FOUND);
+  nl_error_free(vr.error);
+  nl_container_result cr = nl_fleet_container_event_r(f, true, S("back"), S("c9"), 256);
+  CHECK(cr.result == NL_RESULT_OK && cr.error == NULL && cr.outcome.changed && cr.outcome.state == NL_STATE_ACTIVE);
+  cr = nl_fleet_container_event_r(f, false, S("back"), S("c9"), 0);
+  CHECK(cr.result == NL_RESULT_OK && cr.outcome.state == NL_STATE_IDLE && cr.outcome.current_containers == 0);
+  cr = nl_fleet_container_event_r(f, true, S("back"), S("\xff"), 1);
+  CHECK(cr.result == NL_RESULT_INVALID_UTF8 && cr.error != NULL);
+  nl_error_free(cr.error);
+
   /* Identity of the build. */
   CHECK(strlen(nl_source_fingerprint()) == 64);
   CHECK(nl_noop() == 0);

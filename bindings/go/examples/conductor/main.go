@@ -50,7 +50,7 @@ func (t *trace) decommission(node, by string) {
 	if err != nil {
 		var e *lifecycle.Error
 		must(asRejection(err, &e))
-		t.step(fmt.Sprintf("%s decommission of %s REJECTED [code %d]: %s", by, node, e.Code, e.Verdict.Message))
+		t.step(fmt.Sprintf("%s decommission of %s REJECTED [code %d]: %s", by, node, e.Code, e.Verdict.Message()))
 		return
 	}
 	t.step(fmt.Sprintf("%s begins decommission of %s: ticket #%s", by, node, ticket.ID))
@@ -122,7 +122,7 @@ func scenarios(fleet *lifecycle.Fleet) {
 	must(fleet.Advance(20 * minute))
 	v, err := fleet.Explain("cloud-1")
 	must(err)
-	t.step("verdict now: " + v.Message)
+	t.step("verdict now: " + v.Message())
 	t.decommission("cloud-1", "reactive_policy")
 	t.state("cloud-1")
 	t.audit("cloud-1")
@@ -266,7 +266,7 @@ func flows(fleet *lifecycle.Fleet) {
 	for _, node := range exec.Remove {
 		v, err := fleet.Explain(node)
 		must(err)
-		c.step(fmt.Sprintf("%s: %s", node, v.Message))
+		c.step(fmt.Sprintf("%s: %s", node, v.Message()))
 		// The provider fails the first time; the ticket is "lost" with the failed request.
 		c.provider.failDelete = errors.New("hetzner: 503 service unavailable")
 		_, err = fleet.Decommission(ctx, node, "consolidation_policy", c.provider.delete)

@@ -58,15 +58,19 @@ func marks(in []lifecycle.Mark) []markDTO {
 }
 
 func verdictOf(v lifecycle.Verdict) verdictDTO {
+	x := v.Explanation
+	if x == nil {
+		x = &lifecycle.Explanation{}
+	}
 	out := verdictDTO{
 		Allowed: v.Allowed, State: v.State.String(), Reasons: make([]reasonDTO, 0, len(v.Reasons)),
-		Message: v.Message, RetryAfter: optTime(v.RetryAfter), Holds: marks(v.Holds),
-		Cordons: marks(v.Cordons), IdleGraceWaivedBy: optString(v.IdleGraceWaivedBy),
+		Message: x.Message, RetryAfter: optTime(v.RetryAfter), Holds: marks(x.Holds),
+		Cordons: marks(x.Cordons), IdleGraceWaivedBy: optString(x.IdleGraceWaivedBy),
 	}
 	for i, r := range v.Reasons {
 		d := reasonDTO{Code: uint32(r), Name: r.String()}
-		if i < len(v.Messages) {
-			d.Message = v.Messages[i]
+		if i < len(x.Messages) {
+			d.Message = x.Messages[i]
 		}
 		out.Reasons = append(out.Reasons, d)
 	}
