@@ -7,9 +7,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define NL_VERSION "0.1.0"
+#define NL_VERSION "0.2.0"
 #define NL_VERSION_MAJOR 0
-#define NL_VERSION_MINOR 1
+#define NL_VERSION_MINOR 2
 #define NL_VERSION_PATCH 0
 
 // The setting value that switches a timer off (a grace never waits, a timeout never
@@ -18,7 +18,9 @@
 
 
 // The result of every fallible call. 0 is success, 1..99 are errors, and 100 and above are
-// the reason code of a rejected decommission (the same numbers as `nl_reason`).
+// the reason code of a rejected decommission (the same numbers as `nl_reason`). 99 is never
+// returned by the library: bindings use it for "the library is not the version they were
+// written for" (the Go package's `CodeLibraryMismatch`).
 enum nl_result
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
   : uint32_t

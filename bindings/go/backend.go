@@ -2,7 +2,7 @@ package lifecycle
 
 // backend is the one seam between this package and the library: every call into nl_* goes
 // through it. Two implementations exist: backend_cgo.go links the native library through cgo,
-// backend_wasm.go runs the same Rust core compiled to WebAssembly inside the Go process (no
+// backend_wazero.go runs the same Rust core compiled to WebAssembly inside the Go process (no
 // cgo). Everything above this interface — types, errors, validation, decoding — is shared, so
 // the two cannot drift apart in behaviour.
 //
@@ -61,9 +61,11 @@ const (
 	filterResult = 3
 )
 
-// libraryVersion and sourceFingerprint are what the backend's library reports (nl_version,
+// libraryInfo is what the backend's library reports (nl_version,
 // nl_source_fingerprint).
 type libraryInfo struct {
 	version     string
 	fingerprint string
+	// err is why the library could not be asked (the wasm module failed to load).
+	err error
 }

@@ -37,7 +37,7 @@ func openBackend(optionsJSON []byte) (backend, error) {
 	return &cgoBackend{h: h}, nil
 }
 
-func backendInfo() libraryInfo {
+func queryLibrary() libraryInfo {
 	return libraryInfo{
 		version:     C.GoString(C.nl_version()),
 		fingerprint: C.GoString(C.nl_source_fingerprint()),

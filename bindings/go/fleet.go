@@ -34,6 +34,9 @@ func New(opts Options) (*Fleet, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkLibraryVersion(); err != nil {
+		return nil, err
+	}
 	b, err := openBackend(js)
 	if err != nil {
 		return nil, err
@@ -163,13 +166,6 @@ func checkUTF8(v any) error {
 		}
 	}
 	return nil
-}
-
-// Version is the library's version; Fingerprint identifies the exact source it was built
-// from (the SHA-256 the build computes over the crate's sources).
-func Version() (version, fingerprint string) {
-	i := backendInfo()
-	return i.version, i.fingerprint
 }
 
 // ----- clock and policy ---------------------------------------------------------------------

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use std::ffi::{c_char, CString};
 
 /// The result of every fallible call. 0 is success, 1..99 are errors, and 100 and above are
-/// the reason code of a rejected decommission (the same numbers as `nl_reason`).
+/// the reason code of a rejected decommission (the same numbers as `nl_reason`). 99 is never
+/// returned by the library: bindings use it for "the library is not the version they were
+/// written for" (the Go package's `CodeLibraryMismatch`).
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum nl_result {

@@ -36,6 +36,8 @@ mod lifecycle;
 mod options;
 mod planning;
 mod storage;
+#[cfg(target_family = "wasm")]
+mod wasm;
 
 pub use audit::*;
 pub use boundary::*;
@@ -47,3 +49,5 @@ pub use lifecycle::*;
 pub use options::*;
 pub use planning::*;
 pub use storage::*;
+#[cfg(target_family = "wasm")]
+pub use wasm::*;
