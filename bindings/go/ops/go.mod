@@ -1,10 +1,10 @@
 module github.com/payperplay/node-lifecycle/bindings/go/ops
 
-go 1.24
+go 1.24.0
 
 require (
 	github.com/getkin/kin-openapi v0.133.0
-	github.com/payperplay/node-lifecycle/bindings/go v0.0.0
+	github.com/payperplay/node-lifecycle/bindings/go v0.2.0
 )
 
 require (
@@ -18,6 +18,7 @@ require (
 	github.com/oasdiff/yaml v0.0.0-20250309154309-f31be36b4037 // indirect
 	github.com/oasdiff/yaml3 v0.0.0-20250309153720-d2182401db90 // indirect
 	github.com/perimeterx/marshmallow v1.1.5 // indirect
+	github.com/tetratelabs/wazero v1.11.0 // indirect
 	github.com/woodsbury/decimal128 v1.3.0 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
 )
@@ -30,7 +31,7 @@ require (
 	github.com/prometheus/client_model v0.6.1 // indirect
 	github.com/prometheus/common v0.62.0 // indirect
 	github.com/prometheus/procfs v0.15.1 // indirect
-	golang.org/x/sys v0.30.0 // indirect
+	golang.org/x/sys v0.38.0 // indirect
 	google.golang.org/protobuf v1.36.5 // indirect
 )
 
