@@ -337,3 +337,46 @@ func TestManualClockAndTimerReasons(t *testing.T) {
 		t.Fatalf("SetClock on the wall clock: %v", err)
 	}
 }
+
+// A one-call Decommission with a context that is already done changes nothing and calls
+// nothing: no drain, no audit entry, no ticket, no delete.
+func TestDecommissionWithADoneContextChangesNothing(t *testing.T) {
+	f := newFleet(t)
+	readyNode(t, f, "n1")
+	must(t, f.Advance(2*time.Hour)) // past the ready grace: the rules would allow it
+	before, err := f.AuditStats()
+	must(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	called := false
+	_, err = f.Decommission(ctx, "n1", "reactive_policy", func(context.Context, string) error {
+		called = true
+		return nil
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	if called {
+		t.Fatal("the delete function was called")
+	}
+	n, err := f.Node("n1")
+	must(t, err)
+	if n.State != StateReady {
+		t.Fatalf("state = %v, want ready", n.State)
+	}
+	after, err := f.AuditStats()
+	must(t, err)
+	if after.TotalRecorded != before.TotalRecorded {
+		t.Fatalf("%d audit entries were recorded", after.TotalRecorded-before.TotalRecorded)
+	}
+	if _, ok, err := f.TicketFor("n1"); err != nil || ok {
+		t.Fatalf("TicketFor: ok = %v, err = %v; want no ticket", ok, err)
+	}
+	// The same call with a live context goes through: the test above is not vacuous.
+	if _, err := f.Decommission(context.Background(), "n1", "reactive_policy", func(context.Context, string) error {
+		called = true
+		return nil
+	}); err != nil || !called {
+		t.Fatalf("live context: err = %v, called = %v", err, called)
+	}
+}
