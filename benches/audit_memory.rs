@@ -1,7 +1,7 @@
-//! Heap growth of the audit ring after it is full: `cargo bench --bench audit_memory`.
-//! Counts live heap bytes with a counting global allocator, fills the ring, then appends one
-//! million more entries through the fleet and reports the difference. Reported in
-//! docs/PERFORMANCE.md; not asserted.
+//! Memory: `cargo bench --bench audit_memory`. Counts live heap bytes with a counting global
+//! allocator and reports (1) the heap growth of the audit ring after it is full: fill the
+//! ring, then append one million more entries through the fleet; (2) the bytes per node of a
+//! fleet of one million nodes. Reported in docs/PERFORMANCE.md; not asserted.
 
 use node_lifecycle::audit::{AuditAction, AuditRecord, AuditResult};
 use node_lifecycle::*;
@@ -77,4 +77,36 @@ fn main() {
         elapsed.as_nanos() as f64 / 1e6,
         (ALLOCS.load(Ordering::Relaxed) - allocs_before) as f64 / 1e6
     );
+    drop(f);
+    bytes_per_node();
+}
+
+/// Live heap per node at one million nodes: ready cloud nodes, half of them hosting one
+/// container (a fleet as the conductor's would look), ids as the conductor names them.
+fn bytes_per_node() {
+    const N: usize = 1_000_000;
+    let options = FleetOptions {
+        audit_capacity: 1000,
+        ..FleetOptions::default()
+    };
+    let before = LIVE.load(Ordering::Relaxed);
+    let f = Fleet::with_manual_clock(options, Timestamp(0)).unwrap();
+    for i in 0..N {
+        let id = format!("hz-{i:08}");
+        f.register(NodeSpec::cloud(id.clone(), 16384)).unwrap();
+        f.transition(&id, LifecycleState::Initializing, "cloud_init_started")
+            .unwrap();
+        f.transition(&id, LifecycleState::Ready, "cloud_init_completed")
+            .unwrap();
+        if i % 2 == 0 {
+            f.add_container(&id, &format!("srv-{i:08}"), 2048).unwrap();
+        }
+    }
+    let after = LIVE.load(Ordering::Relaxed);
+    println!(
+        "{N} nodes (half with one container): {} bytes live, {:.0} bytes per node",
+        after - before,
+        (after - before) as f64 / N as f64
+    );
+    drop(f);
 }

@@ -194,3 +194,46 @@ func BenchmarkBoundary(b *testing.B) {
 		f.b.noop()
 	}
 }
+
+// BenchmarkVerdictParallel is the verdict under contention: every goroutine of
+// b.RunParallel (GOMAXPROCS of them) evaluates nodes of one shared fleet. On the native backend
+// verdicts share the fleet's read lock; on the WebAssembly backend a fleet's instance is
+// single-threaded, so its calls are serialised. The baseline takes its registry's read lock.
+func BenchmarkVerdictParallel(b *testing.B) {
+	f, reg := benchFleets(b, 10_000)
+	ids := []string{benchID(4242), benchID(4243), benchID(4244)} // idle, active, ready
+	b.Run("lifecycle", func(b *testing.B) {
+		b.RunParallel(func(pb *testing.PB) {
+			i := 0
+			for pb.Next() {
+				if _, err := f.Evaluate(ids[i%3]); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
+	})
+	b.Run("baseline", func(b *testing.B) {
+		b.RunParallel(func(pb *testing.PB) {
+			i := 0
+			for pb.Next() {
+				n, _ := reg.GetNode(ids[i%3])
+				ok, _ := n.CanBeDecommissioned()
+				_ = ok
+				i++
+			}
+		})
+	})
+}
+
+// BenchmarkOpenClose is New + Close of an in-memory fleet once the process has loaded the
+// library: on the WebAssembly backend, instantiating the (already compiled) module.
+func BenchmarkOpenClose(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		f, err := New(Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		f.Close()
+	}
+}
