@@ -266,7 +266,8 @@ func (in *wasmInstance) takeBytes(b uint32) ([]byte, error) {
 	}
 	view, ok := in.mem.Read(uint32(ptr), uint32(n))
 	if !ok {
-		return nil, &Error{Code: CodePanic, Message: "the library returned a buffer outside its memory"}
+		// The instance is broken: a trap, which poisons the fleet.
+		return nil, trapError{fmt.Errorf("the library returned a buffer outside its memory (%d bytes at %#x)", n, ptr)}
 	}
 	data := append([]byte(nil), view...)
 	_, err = in.call("nl_bytes_free", uint64(b))
@@ -672,5 +673,10 @@ func salvage(from, to string) ([]byte, error) {
 	if err := in.result(in.call("nl_salvage", a[0], a[1], a[2], a[3], in.out(outPtr), in.out(outErr))); err != nil {
 		return nil, trapped(err)
 	}
-	return in.takeBytes(in.u32(outPtr))
+	report, err := in.takeBytes(in.u32(outPtr))
+	if err != nil {
+		return nil, trapped(err)
+	}
+	// The report names the guest's paths (/from, /to/...): give the caller theirs.
+	return in.hostPathsJSON(report), nil
 }

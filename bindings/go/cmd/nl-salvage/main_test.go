@@ -79,6 +79,18 @@ func TestADamagedJournalIsSalvagedAndTheLossReported(t *testing.T) {
 	if len(report.LostSequenceRanges) != 1 || report.LostSequenceRanges[0][0] != report.LostSequenceRanges[0][1] || report.NodesRecovered != 9 {
 		t.Fatalf("report: %+v", report)
 	}
+	// The report names the caller's directories, on either backend.
+	if report.OutputDir != out {
+		t.Fatalf("output_dir = %q, want %q", report.OutputDir, out)
+	}
+	if len(report.FilesRead) == 0 {
+		t.Fatal("files_read is empty")
+	}
+	for _, f := range report.FilesRead {
+		if strings.ContainsAny(f, `/\`) || !strings.HasPrefix(f, "journal-") && !strings.HasPrefix(f, "snapshot-") {
+			t.Fatalf("files_read names %q: want a file name of the directory", f)
+		}
+	}
 	if !strings.Contains(stderr.String(), "data was lost") {
 		t.Fatalf("stderr: %s", stderr.String())
 	}
