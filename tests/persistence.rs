@@ -826,3 +826,50 @@ fn an_empty_newest_journal_is_an_interrupted_creation_only_before_the_seal() {
     drop(f);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A compaction that fails after the journal rotation leaves the old journal sealed beside the
+/// new one. The seal carries the sequence number the new journal starts at: salvage must take
+/// the new journal's first mutation at that number, not the seal, or it drops a mutation
+/// without reporting it.
+#[test]
+fn salvage_keeps_the_first_mutation_after_a_seal() {
+    let dir = tempdir("salvage-seal");
+    let f = open(&dir, T0, no_compaction()).unwrap();
+    for i in 0..3 {
+        f.register(NodeSpec::cloud(format!("a{i}"), 0)).unwrap();
+    }
+    // The snapshot's temporary file cannot be created: the compaction fails after rotating.
+    std::fs::create_dir(dir.join("snapshot-00000000000000000002.nls.tmp")).unwrap();
+    assert!(f.compact().is_err());
+    for i in 0..2 {
+        f.register(NodeSpec::cloud(format!("b{i}"), 0)).unwrap();
+    }
+    drop(f);
+    std::fs::remove_dir(dir.join("snapshot-00000000000000000002.nls.tmp")).unwrap();
+    let names = |d: &Path| {
+        let mut v: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        names(&dir),
+        [
+            "journal-00000000000000000001.nlj",
+            "journal-00000000000000000002.nlj",
+            "snapshot-00000000000000000001.nls"
+        ],
+        "the state a compaction that failed after rotating leaves"
+    );
+    let out = tempdir("salvage-seal-out");
+    let report = storage::salvage(&dir, &out).unwrap();
+    assert!(report.lost_sequence_ranges.is_empty(), "{report:?}");
+    assert_eq!(report.journal_records_recovered, 5, "{report:?}");
+    assert_eq!(open(&out, T0, no_compaction()).unwrap().len(), 5);
+    // The directory itself opens with all five too.
+    assert_eq!(open(&dir, T0, no_compaction()).unwrap().len(), 5);
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&out);
+}

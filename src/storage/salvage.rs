@@ -15,6 +15,7 @@ use super::{create_journal, io_err, write_snapshot};
 use crate::error::{Error, Result};
 use crate::ids::InstanceId;
 use serde::{Deserialize, Serialize};
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
@@ -222,8 +223,20 @@ pub fn salvage_with(fs: Arc<dyn Fs>, from: &Path, to: &Path) -> Result<SalvageRe
             instance.get_or_insert(h.instance_id);
         }
         for (seq, payload) in recs {
-            if *seq >= next_lsn {
-                by_lsn.entry(*seq).or_insert_with(|| payload.clone());
+            if *seq < next_lsn {
+                continue;
+            }
+            // A seal carries the sequence number its successor starts at: where both are
+            // present, the successor's record is the mutation, the seal only a link.
+            match by_lsn.entry(*seq) {
+                Entry::Vacant(v) => {
+                    v.insert(payload.clone());
+                }
+                Entry::Occupied(mut o) => {
+                    if is_seal(o.get()) && !is_seal(payload) {
+                        o.insert(payload.clone());
+                    }
+                }
             }
         }
     }
@@ -269,4 +282,12 @@ pub fn salvage_with(fs: Arc<dyn Fs>, from: &Path, to: &Path) -> Result<SalvageRe
     create_journal(&*fs, to, 1, instance_id, expected)?;
     write_snapshot(&*fs, to, 1, expected, instance_id, &state)?;
     Ok(report)
+}
+
+/// Whether a journal record is only a seal (the link to the next generation).
+fn is_seal(payload: &[u8]) -> bool {
+    matches!(
+        serde_json::from_slice::<Vec<Record>>(payload).as_deref(),
+        Ok([Record::Seal { .. }])
+    )
 }
