@@ -16,7 +16,7 @@ GO_DEV := -tags nl_dev
 # The WebAssembly backend with cgo on (the race detector needs cgo).
 GO_WASM := -tags nl_wasm,nl_dev
 
-.PHONY: demo test test-start test-summary bootstrap lint rust-test c-test c-example header lib \
+.PHONY: demo test check test-start test-summary bootstrap lint rust-test c-test c-example header lib \
 	go-lib go-wasm go-test ops-test pgaudit-test dist dist-check reliability miri fuzz-smoke go-asan
 
 ## Builds the library and plays the four scenarios: in Rust, then from Go as the conductor would.
@@ -32,6 +32,13 @@ demo: go-lib
 ## libraries' provenance and platform recipes, and the reliability checks (Miri, a fuzz smoke
 ## run, Go under ASan). Each suite prints one summary line; the last lines sum them up.
 test: test-start bootstrap lint rust-test c-test go-test ops-test pgaudit-test dist-check reliability test-summary
+
+## The fast loop while working (a couple of minutes once built): formatting, lints, the Rust
+## tests and the Go package's tests on the native backend (no race detector, -short). It
+## installs nothing: run `make test` once first on a new machine.
+check: test-start lint rust-test go-lib
+	@$(SUITE) "go (cgo, -short)" sh -c 'cd bindings/go && go vet $(GO_DEV) . && go test $(GO_DEV) -short -count=1 -v .'
+	@$(SUITE) --summary
 
 test-start:
 	@$(SUITE) --reset

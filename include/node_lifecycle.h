@@ -7,9 +7,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define NL_VERSION "0.2.0"
+#define NL_VERSION "0.3.0-dev"
 #define NL_VERSION_MAJOR 0
-#define NL_VERSION_MINOR 2
+#define NL_VERSION_MINOR 3
 #define NL_VERSION_PATCH 0
 
 // The setting value that switches a timer off (a grace never waits, a timeout never

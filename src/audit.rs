@@ -327,6 +327,18 @@ impl AuditRecord {
     }
 }
 
+/// The audit ring as persisted. Entries are shared with the ring.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AuditState {
+    pub entries: VecDeque<Arc<AuditEntry>>,
+    pub next_seq: u64,
+    pub evicted: u64,
+    pub by_action: Vec<(AuditAction, u64)>,
+    pub by_result: Vec<(AuditResult, u64)>,
+    /// Renamed nodes: (old id, new id, last sequence number under the old id).
+    pub aliases: Vec<(String, String, u64)>,
+}
+
 /// What `since` returns: the entries after a cursor, and how many the reader missed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AuditPage {
@@ -561,8 +573,8 @@ impl AuditRing {
     }
 
     /// The ring as persisted: the retained entries are shared, not copied.
-    pub fn state(&self) -> crate::storage::AuditState {
-        crate::storage::AuditState {
+    pub fn state(&self) -> AuditState {
+        AuditState {
             entries: self.entries.iter().cloned().collect(),
             next_seq: self.next_seq,
             evicted: self.evicted,
@@ -578,7 +590,7 @@ impl AuditRing {
 
     /// A ring of `capacity` holding a persisted state; if the state holds more entries than fit,
     /// the oldest are evicted (and counted).
-    pub fn restore(capacity: usize, state: crate::storage::AuditState) -> AuditRing {
+    pub fn restore(capacity: usize, state: AuditState) -> AuditRing {
         let mut ring = AuditRing::new(capacity);
         ring.aliases = state
             .aliases

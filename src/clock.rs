@@ -13,6 +13,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
@@ -186,6 +187,27 @@ impl Clock for ManualClock {
             mono: self.mono_ms.load(Ordering::SeqCst),
         }
     }
+}
+
+/// Formats milliseconds the way Go prints a rounded `time.Duration` ("1h2m3s", "250ms").
+pub fn human_duration(ms: u64) -> String {
+    if ms == 0 {
+        return "0s".into();
+    }
+    if ms < 1000 {
+        return format!("{ms}ms");
+    }
+    let s = ms / 1000;
+    let (h, m, s) = (s / 3600, s / 60 % 60, s % 60);
+    let mut out = String::new();
+    if h > 0 {
+        let _ = write!(out, "{h}h");
+    }
+    if h > 0 || m > 0 {
+        let _ = write!(out, "{m}m");
+    }
+    let _ = write!(out, "{s}s");
+    out
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The crate's one error type, and the single place where each error gets its stable code.
 
-use crate::safety::Verdict;
 use crate::state::LifecycleState;
+use crate::verdict::Verdict;
 
 /// Every way an operation can fail. Whenever an operation returns an error, it changed nothing
 /// (apart from the `rejected`/`failed` audit entry the decommission protocol records on purpose).

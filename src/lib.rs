@@ -2,7 +2,7 @@
 //! wasn't.
 //!
 //! Read top-down: [`state`] (the state machine), [`clock`], [`policy`], [`text`], [`ids`],
-//! [`metrics`], [`node`] (one node's record), [`safety`] (the pure verdict rules), [`audit`]
+//! [`metrics`], [`node`] (one node's record), [`safety`] (the pure verdict rules) and [`verdict`] (their answer), [`audit`]
 //! (the bounded ring), [`fleet`] (the thread-safe registry that ties them together and runs the
 //! decommission protocol), [`planning`] (projection and consolidation plans) and [`storage`]
 //! (the data directory). [`ffi`] is the C ABI.
@@ -40,6 +40,7 @@ pub mod safety;
 pub mod state;
 pub mod storage;
 pub mod text;
+pub mod verdict;
 
 pub use audit::{
     AuditAction, AuditEntry, AuditFilter, AuditNewestPage, AuditPage, AuditQuery, AuditRecord,
@@ -56,6 +57,6 @@ pub use node::{Node, NodeSpec, NodeUpdate};
 pub use planning::{ConsolidationPlan, ConsolidationPolicy, FleetProjection};
 pub use policy::{FleetOptions, Policy, OFF};
 pub use reason::ReasonCode;
-pub use safety::{Blocker, Verdict};
 pub use state::{HealthStatus, LifecycleState, NodeOrigin};
 pub use storage::{OpenReport, StorageOptions, StorageStatus, SyncPolicy};
+pub use verdict::{Blocker, Verdict};

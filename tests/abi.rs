@@ -139,9 +139,13 @@ fn versions_agree() {
     let version = env!("CARGO_PKG_VERSION");
     let header = read(Path::new(env!("CARGO_MANIFEST_DIR")).join("include/node_lifecycle.h"));
     assert!(header.contains(&format!("#define NL_VERSION \"{version}\"")));
-    let mut parts = version.split('.');
-    for name in ["MAJOR", "MINOR", "PATCH"] {
-        let want = format!("#define NL_VERSION_{name} {}", parts.next().unwrap());
+    // The numeric parts as Cargo reads them (a pre-release such as "0.3.0-dev" has patch 0).
+    for (name, part) in [
+        ("MAJOR", env!("CARGO_PKG_VERSION_MAJOR")),
+        ("MINOR", env!("CARGO_PKG_VERSION_MINOR")),
+        ("PATCH", env!("CARGO_PKG_VERSION_PATCH")),
+    ] {
+        let want = format!("#define NL_VERSION_{name} {part}");
         assert!(header.contains(&want), "missing {want}");
     }
     let runtime = unsafe { std::ffi::CStr::from_ptr(node_lifecycle::ffi::nl_version()) };
@@ -187,4 +191,61 @@ fn the_library_says_which_source_it_was_built_from() {
     let f = f.to_str().unwrap();
     assert_eq!(f.len(), 64, "{f}");
     assert!(f.bytes().all(|b| b.is_ascii_hexdigit()));
+}
+
+/// The JSON operations `nl_fleet_call` dispatches (the variants of `enum Request` in
+/// src/ffi/call.rs, in their snake_case wire names).
+fn dispatched_operations() -> std::collections::BTreeSet<String> {
+    let src = read(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/ffi/call.rs"));
+    let start = src.find("enum Request {").expect("enum Request in call.rs");
+    let body = &src[start..];
+    let body = &body[..body.find("\n}\n").expect("end of enum Request")];
+    let mut ops = std::collections::BTreeSet::new();
+    for line in body.lines().skip(1) {
+        // A variant is a line indented by exactly four spaces that starts with a capital.
+        let Some(rest) = line.strip_prefix("    ") else {
+            continue;
+        };
+        if !rest.starts_with(|c: char| c.is_ascii_uppercase()) {
+            continue;
+        }
+        let name: String = rest.chars().take_while(|c| c.is_alphanumeric()).collect();
+        let mut snake = String::new();
+        for (i, c) in name.chars().enumerate() {
+            if c.is_ascii_uppercase() {
+                if i > 0 {
+                    snake.push('_');
+                }
+                snake.push(c.to_ascii_lowercase());
+            } else {
+                snake.push(c);
+            }
+        }
+        ops.insert(snake);
+    }
+    ops
+}
+
+/// Every operation the code dispatches has a row in docs/C-API.md, and every row names one
+/// that exists.
+#[test]
+fn every_json_operation_is_documented() {
+    let ops = dispatched_operations();
+    assert!(ops.len() >= 50, "the parser found only {ops:?}");
+    assert!(ops.contains("begin_decommission") && ops.contains("tick"));
+    let doc = read(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/C-API.md"));
+    let documented: std::collections::BTreeSet<String> = doc
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split_once("` |"))
+        .map(|(op, _)| op.to_owned())
+        .filter(|op| op.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+        .collect();
+    let missing: Vec<_> = ops.difference(&documented).collect();
+    let unknown: Vec<_> = documented.difference(&ops).collect();
+    assert!(
+        missing.is_empty() && unknown.is_empty(),
+        "docs/C-API.md does not document {missing:?} and documents operations that do not \
+         exist: {unknown:?}"
+    );
 }

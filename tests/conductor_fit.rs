@@ -1,4 +1,4 @@
-//! What the conductor needs beyond the first version (issue 13): cordons, claims with a TTL,
+//! What the conductor needs beyond the first version: cordons, claims with a TTL,
 //! placeholders (rename, abandon), upserts and updates, image-booted nodes, lost tickets, and
 //! executing a consolidation plan.
 

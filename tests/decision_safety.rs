@@ -1,5 +1,5 @@
 //! Decision safety: no input, clock or caller mistake makes the library allow a deletion it
-//! should refuse, or leave a decision unaudited (issue 12, one test per finding).
+//! should refuse, or leave a decision unaudited (one test per way it could).
 
 use node_lifecycle::*;
 use std::time::Duration;

@@ -427,7 +427,7 @@ fn damage_is_salvaged_into_a_new_directory_with_a_report_of_what_was_lost() {
 fn a_failed_fsync_poisons_the_handle_and_reopen_shows_exactly_the_acknowledged() {
     let dir = tempdir("fsync");
     // Count the syncs of opening and of one registration, then fail the next registration's.
-    let probe = FaultFs::new(Arc::new(OsFs), 0, Fault::Error, storage::fs::op::SYNC);
+    let probe = FaultFs::new(Arc::new(OsFs), 0, Fault::Error, storage::testing::op::SYNC);
     let f = Fleet::builder(FleetOptions::default())
         .manual_clock(T0)
         .data_dir(&dir, no_compaction())
@@ -442,7 +442,7 @@ fn a_failed_fsync_poisons_the_handle_and_reopen_shows_exactly_the_acknowledged()
         Arc::new(OsFs),
         syncs + 1,
         Fault::Error,
-        storage::fs::op::SYNC,
+        storage::testing::op::SYNC,
     );
     let f = Fleet::builder(FleetOptions::default())
         .manual_clock(T0)

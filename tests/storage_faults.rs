@@ -8,7 +8,7 @@
 //! Also here: a bit flip at every byte of a journal and of a snapshot either opens with every
 //! acknowledged mutation or fails with `corrupt`, never with fewer.
 
-use node_lifecycle::storage::fs::op;
+use node_lifecycle::storage::testing::op;
 use node_lifecycle::storage::{Fault, FaultFs, Fs, SimFs};
 use node_lifecycle::*;
 use std::collections::HashMap;

@@ -107,14 +107,6 @@ func optTime(ms *int64) time.Time {
 	return time.UnixMilli(*ms)
 }
 
-func timeMs(t time.Time) *int64 {
-	if t.IsZero() {
-		return nil
-	}
-	ms := t.UnixMilli()
-	return &ms
-}
-
 // MarshalJSON writes the library's keys and units.
 func (s StateSnapshot) MarshalJSON() ([]byte, error) {
 	j := snapshotJSON{

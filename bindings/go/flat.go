@@ -2,9 +2,10 @@ package lifecycle
 
 // Decoding of the library's flat lists (nl_verdict_list, nl_audit_list). Every field has a
 // fixed width and the layout is the same on every target the library supports (all
-// little-endian: amd64, arm64, wasm32); tests/abi.rs pins the offsets in Rust and
-// TestFlatLayoutMatchesHeader pins them against the C header. Both backends hand these bytes
-// over as they are, so one decoder serves both.
+// little-endian: amd64, arm64, wasm32). tests/abi.rs pins the offsets in Rust, and
+// TestFlatLayoutMatchesHeader (flat_layout_test.go) compares every offset and size below with
+// the C compiler's view of include/node_lifecycle.h. Both backends hand these bytes over as
+// they are, so one decoder serves both.
 
 import (
 	"encoding/binary"
@@ -14,21 +15,126 @@ import (
 	"time"
 )
 
+// Sizes and offsets of the flat structs, named after their C fields.
 const (
-	sizeofVerdict     = 40
-	sizeofNodeVerdict = 56
-	sizeofSnapshot    = 176
-	sizeofAuditItem   = 328
-	noState           = math.MaxUint32
+	sizeofStrRef = 16
 
-	auditFlagHasSnapshot = 1
-	auditFlagHasRAM      = 2
-	auditFlagHasAge      = 4
-
-	snapshotFlagHasSinceInitialized = 1
-	snapshotFlagHasIdleFor          = 2
-	snapshotFlagSyncPending         = 4
+	sizeofVerdict            = 40
+	offVerdictAllowed        = 0
+	offVerdictState          = 4
+	offVerdictPrimaryReason  = 8
+	offVerdictReasonsMask    = 16
+	offVerdictHasRetryAfter  = 24
+	offVerdictRetryAfterMs   = 32
+	sizeofNodeVerdict        = 56
+	offNodeVerdictID         = 0
+	offNodeVerdictVerdict    = 16
+	sizeofSnapshot           = 176
+	offSnapState             = 0
+	offSnapHealth            = 4
+	offSnapOrigin            = 8
+	offSnapHealthFailures    = 12
+	offSnapContainers        = 16
+	offSnapReservations      = 24
+	offSnapAllocatedRAM      = 48
+	offSnapReservedRAM       = 56
+	offSnapTotalRAM          = 64
+	offSnapContainersEver    = 72
+	offSnapAge               = 80
+	offSnapTimeInState       = 88
+	offSnapSinceInitialized  = 96
+	offSnapIdleFor           = 104
+	offSnapHourlyCost        = 112
+	offSnapFlags             = 120
+	offSnapInstanceType      = 128
+	offSnapEvacuatedBy       = 144
+	offSnapNamesJSON         = 160
+	sizeofAuditItem          = 328
+	offAuditSeq              = 0
+	offAuditAt               = 8
+	offAuditAction           = 16
+	offAuditResult           = 20
+	offAuditReasonCode       = 24
+	offAuditFromState        = 28
+	offAuditToState          = 32
+	offAuditFlags            = 36
+	offAuditRAM              = 40
+	offAuditAge              = 48
+	offAuditNodeID           = 56
+	offAuditContainerID      = 72
+	offAuditReason           = 88
+	offAuditDecisionBy       = 104
+	offAuditError            = 120
+	offAuditRelatedNodeID    = 136
+	offAuditSnapshot         = 152
+	noState                  = math.MaxUint32
+	auditFlagHasSnapshot     = 1
+	auditFlagHasRAM          = 2
+	auditFlagHasAge          = 4
+	snapshotFlagHasSinceInit = 1
+	snapshotFlagHasIdleFor   = 2
+	snapshotFlagSyncPending  = 4
 )
+
+// flatLayout names every size and offset above by its C spelling, for
+// TestFlatLayoutMatchesHeader.
+var flatLayout = map[string]int{
+	"sizeof(nl_str_ref)":                            sizeofStrRef,
+	"sizeof(nl_verdict)":                            sizeofVerdict,
+	"nl_verdict.allowed":                            offVerdictAllowed,
+	"nl_verdict.state":                              offVerdictState,
+	"nl_verdict.primary_reason":                     offVerdictPrimaryReason,
+	"nl_verdict.reasons_mask":                       offVerdictReasonsMask,
+	"nl_verdict.has_retry_after":                    offVerdictHasRetryAfter,
+	"nl_verdict.retry_after_ms":                     offVerdictRetryAfterMs,
+	"sizeof(nl_node_verdict)":                       sizeofNodeVerdict,
+	"nl_node_verdict.id":                            offNodeVerdictID,
+	"nl_node_verdict.verdict":                       offNodeVerdictVerdict,
+	"sizeof(nl_state_snapshot)":                     sizeofSnapshot,
+	"nl_state_snapshot.state":                       offSnapState,
+	"nl_state_snapshot.health":                      offSnapHealth,
+	"nl_state_snapshot.origin":                      offSnapOrigin,
+	"nl_state_snapshot.consecutive_health_failures": offSnapHealthFailures,
+	"nl_state_snapshot.current_containers":          offSnapContainers,
+	"nl_state_snapshot.pending_reservations":        offSnapReservations,
+	"nl_state_snapshot.allocated_ram_mb":            offSnapAllocatedRAM,
+	"nl_state_snapshot.reserved_ram_mb":             offSnapReservedRAM,
+	"nl_state_snapshot.total_ram_mb":                offSnapTotalRAM,
+	"nl_state_snapshot.total_containers_ever":       offSnapContainersEver,
+	"nl_state_snapshot.age_ms":                      offSnapAge,
+	"nl_state_snapshot.time_in_state_ms":            offSnapTimeInState,
+	"nl_state_snapshot.since_initialized_ms":        offSnapSinceInitialized,
+	"nl_state_snapshot.idle_for_ms":                 offSnapIdleFor,
+	"nl_state_snapshot.hourly_cost_eur":             offSnapHourlyCost,
+	"nl_state_snapshot.flags":                       offSnapFlags,
+	"nl_state_snapshot.instance_type":               offSnapInstanceType,
+	"nl_state_snapshot.evacuated_by":                offSnapEvacuatedBy,
+	"nl_state_snapshot.names_json":                  offSnapNamesJSON,
+	"sizeof(nl_audit_item)":                         sizeofAuditItem,
+	"nl_audit_item.seq":                             offAuditSeq,
+	"nl_audit_item.at_ms":                           offAuditAt,
+	"nl_audit_item.action":                          offAuditAction,
+	"nl_audit_item.result":                          offAuditResult,
+	"nl_audit_item.reason_code":                     offAuditReasonCode,
+	"nl_audit_item.from_state":                      offAuditFromState,
+	"nl_audit_item.to_state":                        offAuditToState,
+	"nl_audit_item.flags":                           offAuditFlags,
+	"nl_audit_item.ram_mb":                          offAuditRAM,
+	"nl_audit_item.age_ms":                          offAuditAge,
+	"nl_audit_item.node_id":                         offAuditNodeID,
+	"nl_audit_item.container_id":                    offAuditContainerID,
+	"nl_audit_item.reason":                          offAuditReason,
+	"nl_audit_item.decision_by":                     offAuditDecisionBy,
+	"nl_audit_item.error":                           offAuditError,
+	"nl_audit_item.related_node_id":                 offAuditRelatedNodeID,
+	"nl_audit_item.snapshot":                        offAuditSnapshot,
+	"NL_AUDIT_FLAG_HAS_SNAPSHOT":                    auditFlagHasSnapshot,
+	"NL_AUDIT_FLAG_HAS_RAM":                         auditFlagHasRAM,
+	"NL_AUDIT_FLAG_HAS_AGE":                         auditFlagHasAge,
+	"NL_SNAPSHOT_FLAG_HAS_SINCE_INITIALIZED":        snapshotFlagHasSinceInit,
+	"NL_SNAPSHOT_FLAG_HAS_IDLE_FOR":                 snapshotFlagHasIdleFor,
+	"NL_SNAPSHOT_FLAG_CONTAINER_SYNC_PENDING":       snapshotFlagSyncPending,
+}
 
 var le = binary.LittleEndian
 
@@ -47,12 +153,12 @@ func str(b []byte, off int, all string) string {
 
 func decodeVerdict(b []byte) flatVerdict {
 	return flatVerdict{
-		allowed:      b[0] != 0,
-		state:        u32(b, 4),
-		primary:      u32(b, 8),
-		mask:         u64(b, 16),
-		hasRetry:     b[24] != 0,
-		retryAfterMs: int64(u64(b, 32)),
+		allowed:      b[offVerdictAllowed] != 0,
+		state:        u32(b, offVerdictState),
+		primary:      u32(b, offVerdictPrimaryReason),
+		mask:         u64(b, offVerdictReasonsMask),
+		hasRetry:     b[offVerdictHasRetryAfter] != 0,
+		retryAfterMs: int64(u64(b, offVerdictRetryAfterMs)),
 	}
 }
 
@@ -68,12 +174,12 @@ func decodeNodeVerdicts(items, ids []byte) []NodeVerdict {
 	allIDs := string(ids)
 	total := 0
 	for i := 0; i < n; i++ {
-		total += bits.OnesCount64(u64(items, i*sizeofNodeVerdict+16+16))
+		total += bits.OnesCount64(u64(items, i*sizeofNodeVerdict+offNodeVerdictVerdict+offVerdictReasonsMask))
 	}
 	reasons := make([]Reason, 0, total)
 	for i := 0; i < n; i++ {
 		it := items[i*sizeofNodeVerdict : (i+1)*sizeofNodeVerdict]
-		out[i] = NodeVerdict{NodeID: str(it, 0, allIDs), Verdict: decodeVerdict(it[16:]).verdictInto(&reasons)}
+		out[i] = NodeVerdict{NodeID: str(it, offNodeVerdictID, allIDs), Verdict: decodeVerdict(it[offNodeVerdictVerdict:]).verdictInto(&reasons)}
 	}
 	return out
 }
@@ -97,67 +203,67 @@ func decodeAuditItems(items, strs []byte) []AuditEntry {
 	snapshots := make([]StateSnapshot, n)
 	for i := range out {
 		it := items[i*sizeofAuditItem : (i+1)*sizeofAuditItem]
-		flags := u32(it, 36)
+		flags := u32(it, offAuditFlags)
 		e := &out[i]
 		*e = AuditEntry{
-			Seq:           u64(it, 0),
-			Time:          time.UnixMilli(int64(u64(it, 8))),
-			Action:        Action(u32(it, 16)),
-			Result:        Result(u32(it, 20)),
-			ReasonCode:    Reason(u32(it, 24)),
-			FromState:     optState(u32(it, 28)),
-			ToState:       optState(u32(it, 32)),
-			NodeID:        str(it, 56, all),
-			ContainerID:   str(it, 72, all),
-			Reason:        str(it, 88, all),
-			DecisionBy:    str(it, 104, all),
-			Error:         str(it, 120, all),
-			RelatedNodeID: str(it, 136, all),
+			Seq:           u64(it, offAuditSeq),
+			Time:          time.UnixMilli(int64(u64(it, offAuditAt))),
+			Action:        Action(u32(it, offAuditAction)),
+			Result:        Result(u32(it, offAuditResult)),
+			ReasonCode:    Reason(u32(it, offAuditReasonCode)),
+			FromState:     optState(u32(it, offAuditFromState)),
+			ToState:       optState(u32(it, offAuditToState)),
+			NodeID:        str(it, offAuditNodeID, all),
+			ContainerID:   str(it, offAuditContainerID, all),
+			Reason:        str(it, offAuditReason, all),
+			DecisionBy:    str(it, offAuditDecisionBy, all),
+			Error:         str(it, offAuditError, all),
+			RelatedNodeID: str(it, offAuditRelatedNodeID, all),
 		}
 		if flags&auditFlagHasRAM != 0 {
-			ram := int(u64(it, 40))
+			ram := int(u64(it, offAuditRAM))
 			e.RAMMB = &ram
 		}
 		if flags&auditFlagHasAge != 0 {
-			age := msDuration(u64(it, 48))
+			age := msDuration(u64(it, offAuditAge))
 			e.Age = &age
 		}
 		if flags&auditFlagHasSnapshot != 0 {
-			e.Snapshot = decodeSnapshot(it[152:], all, &snapshots[i])
+			e.Snapshot = decodeSnapshot(it[offAuditSnapshot:], all, &snapshots[i])
 		}
 	}
 	return out
 }
 
 func decodeSnapshot(s []byte, all string, out *StateSnapshot) *StateSnapshot {
-	flags := u32(s, 120)
+	flags := u32(s, offSnapFlags)
 	*out = StateSnapshot{
-		State:                     State(u32(s, 0)),
-		Health:                    Health(u32(s, 4)),
-		Origin:                    Origin(u32(s, 8)),
-		ConsecutiveHealthFailures: int(u32(s, 12)),
-		CurrentContainers:         int(u64(s, 16)),
-		PendingReservations:       int(u64(s, 24)),
-		AllocatedRAMMB:            int(u64(s, 48)),
-		ReservedRAMMB:             int(u64(s, 56)),
-		TotalRAMMB:                int(u64(s, 64)),
-		TotalContainersEver:       u64(s, 72),
-		Age:                       msDuration(u64(s, 80)),
-		TimeInState:               msDuration(u64(s, 88)),
-		HourlyCost:                math.Float64frombits(u64(s, 112)),
+		State:                     State(u32(s, offSnapState)),
+		Health:                    Health(u32(s, offSnapHealth)),
+		Origin:                    Origin(u32(s, offSnapOrigin)),
+		ConsecutiveHealthFailures: int(u32(s, offSnapHealthFailures)),
+		CurrentContainers:         int(u64(s, offSnapContainers)),
+		PendingReservations:       int(u64(s, offSnapReservations)),
+		AllocatedRAMMB:            int(u64(s, offSnapAllocatedRAM)),
+		ReservedRAMMB:             int(u64(s, offSnapReservedRAM)),
+		TotalRAMMB:                int(u64(s, offSnapTotalRAM)),
+		TotalContainersEver:       u64(s, offSnapContainersEver),
+		Age:                       msDuration(u64(s, offSnapAge)),
+		TimeInState:               msDuration(u64(s, offSnapTimeInState)),
+		HourlyCost:                math.Float64frombits(u64(s, offSnapHourlyCost)),
 		ContainerSyncPending:      flags&snapshotFlagSyncPending != 0,
-		InstanceType:              str(s, 128, all),
-		EvacuatedBy:               str(s, 144, all),
+		InstanceType:              str(s, offSnapInstanceType, all),
+		EvacuatedBy:               str(s, offSnapEvacuatedBy, all),
 	}
-	if flags&snapshotFlagHasSinceInitialized != 0 {
-		d := msDuration(u64(s, 96))
+	if flags&snapshotFlagHasSinceInit != 0 {
+		d := msDuration(u64(s, offSnapSinceInitialized))
 		out.SinceInitialized = &d
 	}
 	if flags&snapshotFlagHasIdleFor != 0 {
-		d := msDuration(u64(s, 104))
+		d := msDuration(u64(s, offSnapIdleFor))
 		out.IdleFor = &d
 	}
-	if names := str(s, 160, all); names != "" {
+	if names := str(s, offSnapNamesJSON, all); names != "" {
 		var n snapshotNames
 		// The library wrote this JSON; a decoding failure would be a library bug, and the
 		// counts below still say how many holds and cordons there were.

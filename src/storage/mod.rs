@@ -26,15 +26,20 @@ pub mod fs;
 mod open;
 mod records;
 pub mod salvage;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use frame::crc32;
-pub use fs::{Fault, FaultFs, Fs, OsFs, SimFs};
+pub use fs::{Fs, OsFs};
 pub use records::FORMAT_VERSION;
 pub use salvage::{salvage, SalvageReport};
+#[cfg(feature = "testing")]
+pub use testing::{Fault, FaultFs, SimFs};
 
 pub(crate) use records::RecordOut;
 
-use crate::audit::{AuditAction, AuditEntry, AuditResult};
+pub use crate::audit::AuditState;
+
 use crate::clock::Moment;
 use crate::error::{Error, Result};
 use crate::ids::InstanceId;
@@ -44,7 +49,6 @@ use fs::{FsFile, LockGuard};
 use parking_lot::Mutex;
 use records::{FileHeader, FileKind};
 use serde::{Deserialize, Serialize};
-use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -127,18 +131,6 @@ pub struct FleetMeta {
     pub instance_id: InstanceId,
     /// When a consolidation plan was last executed (the cooldown runs from it).
     pub last_consolidation_at: Option<Moment>,
-}
-
-/// The audit ring as persisted. Entries are shared with the ring.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct AuditState {
-    pub entries: VecDeque<Arc<AuditEntry>>,
-    pub next_seq: u64,
-    pub evicted: u64,
-    pub by_action: Vec<(AuditAction, u64)>,
-    pub by_result: Vec<(AuditResult, u64)>,
-    /// Renamed nodes: (old id, new id, last sequence number under the old id).
-    pub aliases: Vec<(String, String, u64)>,
 }
 
 /// Everything a fleet persists. Nodes and entries are shared, so capturing it is cheap.

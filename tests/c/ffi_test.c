@@ -395,7 +395,7 @@ static void persistence(void) {
   CHECK(system(cmd) == 0);
 }
 
-/* ----- what the conductor needs (issue 13) ------------------------------------------------- */
+/* ----- what the conductor needs: cordons, claims, placeholders ------------------------------ */
 
 static void conductor_fit(void) {
   nl_fleet *f = new_fleet();

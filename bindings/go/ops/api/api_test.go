@@ -292,7 +292,8 @@ func TestAuditIsPagedNewestFirstWithFilters(t *testing.T) {
 	}
 }
 
-// Every bad parameter of the list is a 400 that names the parameter.
+// Every kind of bad parameter (malformed, repeated, out of range, NaN, infinite) is a 400 that
+// names the parameter.
 func TestStrictParameters(t *testing.T) {
 	h := New(fleet(t), Options{})
 	cases := []struct{ target, param string }{
