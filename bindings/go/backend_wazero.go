@@ -29,6 +29,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental/sysfs"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 )
 
@@ -101,6 +102,8 @@ type wasmInstance struct {
 	// mounts maps the guest paths the library sees to the host's, for the paths storage
 	// errors and reports name.
 	mounts map[string]string
+	// hostErrno is what the host file system really said when the module saw EIO (wasm_fs.go).
+	hostErrno hostErrno
 }
 
 // wasmExports are the library's functions the backend calls.
@@ -122,9 +125,10 @@ func instantiate(mounts map[string]string) (*wasmInstance, error) {
 	if err != nil {
 		return nil, err
 	}
+	in := &wasmInstance{mounts: mounts}
 	fsConfig := wazero.NewFSConfig()
 	for guest, host := range mounts {
-		fsConfig = fsConfig.WithDirMount(host, guest)
+		fsConfig = fsConfig.(sysfs.FSConfig).WithSysFSMount(newDiskFS(host, &in.hostErrno), guest)
 	}
 	cfg := wazero.NewModuleConfig().
 		WithName(""). // anonymous: one instance per fleet
@@ -139,7 +143,7 @@ func instantiate(mounts map[string]string) (*wasmInstance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lifecycle: instantiating the library: %w", err)
 	}
-	in := &wasmInstance{mod: mod, mem: mod.Memory(), fn: make(map[string]wasmFunc, len(wasmExports)), mounts: mounts}
+	in.mod, in.mem, in.fn = mod, mod.Memory(), make(map[string]wasmFunc, len(wasmExports))
 	for _, name := range wasmExports {
 		f := mod.ExportedFunction(name)
 		if f == nil {
@@ -295,7 +299,7 @@ func (in *wasmInstance) result(code uint64, err error) error {
 	e := libraryError(uint32(code), detail)
 	switch e.Code {
 	case CodeStorage, CodeLocked, CodeUnsupportedFormat, CodeCorrupt, CodePoisoned:
-		e.Message = in.hostPaths(e.Message)
+		e.Message = in.hostErrno.reword(in.hostPaths(e.Message))
 	}
 	return e
 }

@@ -90,7 +90,16 @@ impl Fs for OsFs {
     }
 
     fn create(&self, path: &Path) -> io::Result<Box<dyn FsFile>> {
-        Ok(Box::new(OsFile(std::fs::File::create(path)?)))
+        // Append mode, not a write position: after a failed write is cut back with set_len,
+        // a file opened with a position would write the next record at the old position and
+        // leave a hole of zeros where the failed write was (found on a full disk).
+        // (std refuses `truncate` together with `append`, so the file is cut explicitly.)
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        f.set_len(0)?;
+        Ok(Box::new(OsFile(f)))
     }
 
     fn open_append(&self, path: &Path) -> io::Result<Box<dyn FsFile>> {
