@@ -38,6 +38,15 @@ pub enum Error {
         /// The cordons that make it unschedulable, as "name: reason".
         cordons: Vec<String>,
     },
+    /// A node's RAM cannot be set below what runs and is claimed on it, nor to 0 ("unknown",
+    /// which switches capacity checks off) while anything is placed there.
+    #[error("node {node:?}: total_ram_mb = {requested_mb} is below the {in_use_mb} MB its containers and claims use{}",
+        if *requested_mb == 0 { " (0 means unknown capacity, which is not accepted while anything is placed on it)" } else { "" })]
+    CapacityInUse {
+        node: String,
+        requested_mb: u64,
+        in_use_mb: u64,
+    },
     #[error("node {node:?} has {free_mb} MB free, {requested_mb} MB requested")]
     InsufficientCapacity {
         node: String,
@@ -131,6 +140,7 @@ pub mod code {
     pub const CLAIM_NOT_FOUND: u32 = 21;
     pub const STALE_PLAN: u32 = 22;
     pub const POISONED: u32 = 23;
+    pub const CAPACITY_IN_USE: u32 = 24;
 }
 
 impl Error {
@@ -145,6 +155,7 @@ impl Error {
             Error::ProtocolOnly { .. } => code::PROTOCOL_ONLY,
             Error::NotSchedulable { .. } => code::NOT_SCHEDULABLE,
             Error::InsufficientCapacity { .. } => code::INSUFFICIENT_CAPACITY,
+            Error::CapacityInUse { .. } => code::CAPACITY_IN_USE,
             Error::ContainerElsewhere { .. } => code::CONTAINER_ELSEWHERE,
             Error::TicketInvalid(_) => code::TICKET_INVALID,
             Error::ClaimNotFound(_) => code::CLAIM_NOT_FOUND,

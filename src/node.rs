@@ -78,6 +78,11 @@ pub struct NodeSpec {
     /// Only for recovered nodes: the VM's creation time at the provider, if known.
     #[serde(default)]
     pub provisioned_at_ms: Option<Timestamp>,
+    /// Only for cloud nodes: registered before its VM exists (so projections count it as
+    /// capacity coming), under an id of the caller's. `rename` binds it to the provider's VM;
+    /// until then `abandon_provisioning` retires it if the VM is never created.
+    #[serde(default)]
+    pub placeholder: bool,
 }
 
 impl NodeSpec {
@@ -91,6 +96,7 @@ impl NodeSpec {
             labels: BTreeMap::new(),
             initial_state: None,
             provisioned_at_ms: None,
+            placeholder: false,
         }
     }
 
@@ -113,6 +119,14 @@ impl NodeSpec {
     /// A cloud node found again after a restart; starts `ready` with its container sync pending.
     pub fn recovered(id: impl Into<String>, total_ram_mb: u64) -> Self {
         Self::with_origin(id, NodeOrigin::Recovered, total_ram_mb)
+    }
+
+    /// A placeholder for a cloud VM not created yet (see [`NodeSpec::placeholder`]).
+    pub fn placeholder(id: impl Into<String>, total_ram_mb: u64) -> Self {
+        NodeSpec {
+            placeholder: true,
+            ..Self::with_origin(id, NodeOrigin::Cloud, total_ram_mb)
+        }
     }
 
     /// A cloud node booted from a prepared image (no cloud-init): starts `ready`, initialized at
@@ -173,6 +187,18 @@ impl NodeSpec {
             hourly_cost_eur: Some(self.hourly_cost_eur),
             instance_type: Some(self.instance_type.clone()),
             labels: Some(self.labels.clone()),
+        }
+    }
+
+    /// What registering this spec again changes on the existing node: only what the spec gives.
+    /// A zero RAM or cost, an empty instance type and no labels mean "not given" and leave the
+    /// node's value as it is (an upsert merges; `update` sets any value explicitly).
+    pub fn upsert(&self) -> NodeUpdate {
+        NodeUpdate {
+            total_ram_mb: (self.total_ram_mb > 0).then_some(self.total_ram_mb),
+            hourly_cost_eur: (self.hourly_cost_eur != 0.0).then_some(self.hourly_cost_eur),
+            instance_type: (!self.instance_type.is_empty()).then(|| self.instance_type.clone()),
+            labels: (!self.labels.is_empty()).then(|| self.labels.clone()),
         }
     }
 }
@@ -278,6 +304,14 @@ pub struct Drain {
     pub pre_drain_state: LifecycleState,
 }
 
+/// The provider's word that a node's VM no longer exists (`confirm_gone`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GoneAtProvider {
+    pub confirmed_at_ms: Timestamp,
+    /// What the provider said (sanitised), e.g. "GET /servers/123: 404".
+    pub evidence: String,
+}
+
 /// A change of lifecycle state that was applied.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StateChange {
@@ -334,6 +368,15 @@ pub struct Node {
     pub(crate) drain: Option<Box<Drain>>,
     /// The evacuate cordon that was in place when the last container left, if any.
     pub(crate) evacuated_by: Option<String>,
+    /// Set while the node is unhealthy and the provider confirmed its VM is gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) gone: Option<Box<GoneAtProvider>>,
+    /// Registered before its VM existed and not bound to it yet (see [`NodeSpec::placeholder`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) placeholder: bool,
+    /// When the last health result (healthy or not) was reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) health_reported_at: Option<Timestamp>,
 }
 
 impl Node {
@@ -344,6 +387,11 @@ impl Node {
         if spec.provisioned_at_ms.is_some() && spec.origin != NodeOrigin::Recovered {
             return Err(Error::InvalidArgument(
                 "provisioned_at_ms may only be given for a recovered node".into(),
+            ));
+        }
+        if spec.placeholder && (spec.origin != NodeOrigin::Cloud || spec.initial_state.is_some()) {
+            return Err(Error::InvalidArgument(
+                "only a cloud node that starts provisioning can be a placeholder".into(),
             ));
         }
         let state = spec.starting_state()?;
@@ -386,6 +434,9 @@ impl Node {
             metrics,
             drain: None,
             evacuated_by: None,
+            gone: None,
+            placeholder: spec.placeholder,
+            health_reported_at: None,
         })
     }
 
@@ -449,6 +500,28 @@ impl Node {
     }
     pub fn is_cordoned(&self) -> bool {
         !self.cordons.is_empty()
+    }
+
+    /// Whether the node is a placeholder not yet bound to its VM.
+    pub fn is_placeholder(&self) -> bool {
+        self.placeholder
+    }
+
+    /// The provider's confirmation that the VM is gone, while the node is unhealthy.
+    pub fn gone_at_provider(&self) -> Option<&GoneAtProvider> {
+        self.gone.as_deref()
+    }
+
+    /// Whether the node may have run work that deleting it would kill: it became ready once
+    /// (cloud-init completed, or it booted ready), hosted a container, or was found after a
+    /// restart (its containers are not known). A VM that never came up has none.
+    pub fn may_have_hosted_work(&self) -> bool {
+        let m = &self.metrics;
+        m.initialized_at.is_some()
+            || m.total_containers_ever > 0
+            || self.origin == NodeOrigin::Recovered
+            || m.container_sync_pending_since.is_some()
+            || m.container_sync_completed_at.is_some()
     }
 
     /// The evacuate cordon that emptied this node, while it is still in place: the node was
@@ -523,12 +596,15 @@ impl Node {
         u.validate()?;
         let mut changes = Vec::new();
         if let Some(ram) = u.total_ram_mb {
+            // 0 means "unknown" and switches capacity checks off: not while anything is placed,
+            // or the next claim would land on a full node.
             let used = self.allocated_ram_mb.saturating_add(self.reserved_ram_mb);
-            if ram != 0 && ram < used {
-                return Err(Error::InvalidArgument(format!(
-                    "total_ram_mb = {ram} is below the {used} MB allocated and reserved on node {:?}",
-                    self.id
-                )));
+            if ram < used {
+                return Err(Error::CapacityInUse {
+                    node: self.id.clone(),
+                    requested_mb: ram,
+                    in_use_mb: used,
+                });
             }
             if ram != self.total_ram_mb {
                 changes.push(AttributeChange {
@@ -619,6 +695,10 @@ impl Node {
             // Containers may have come or gone while the node was unreachable: it only counts
             // as empty again once its container view has been re-synchronised.
             self.metrics.container_sync_pending_since = Some(now);
+        }
+        if from == LifecycleState::Unhealthy {
+            // It answers again: whatever the provider said, the VM is there.
+            self.gone = None;
         }
         Ok(Some(StateChange { from, to }))
     }
@@ -716,16 +796,23 @@ impl Node {
     /// that was in place, because then the node was emptied on purpose.
     fn emptied(&mut self, now: Moment) {
         self.metrics.last_container_at = Some(now);
-        self.evacuated_by = self
-            .cordons
-            .iter()
-            .find(|(_, c)| c.evacuate)
-            .map(|(name, _)| name.clone());
+        // Containers an unhealthy node lost were not moved off it on purpose: that is no
+        // evacuation, whatever cordon is in place.
+        self.evacuated_by = if self.state == LifecycleState::Unhealthy {
+            None
+        } else {
+            self.cordons
+                .iter()
+                .find(|(_, c)| c.evacuate)
+                .map(|(name, _)| name.clone())
+        };
     }
 
-    /// Replaces the container view with what the node really runs, and completes a pending
-    /// sync. Claims for containers that are now running are consumed. Callers have validated
-    /// the list and fleet-wide uniqueness.
+    /// Replaces the container view with what the node really runs. Claims for containers that
+    /// are now running are consumed. A pending container sync stays pending: completing it is
+    /// its own step (`complete_sync`), so a caller can refresh its view during a restore pass
+    /// without ending the protection the pass gives. Callers have validated the list and
+    /// fleet-wide uniqueness.
     pub(crate) fn sync_containers(
         &mut self,
         actual: &BTreeMap<String, u64>,
@@ -757,7 +844,6 @@ impl Node {
         if had_containers && self.containers.is_empty() {
             self.emptied(now);
         }
-        self.complete_sync(now);
         out
     }
 
@@ -880,7 +966,13 @@ impl Node {
         Ok(true)
     }
 
+    /// Lifts a cordon. An evacuation waiver belongs to the cordon it happened under: lifting
+    /// that cordon ends it, so a new cordon of the same name placed later on the already empty
+    /// node waives nothing.
     pub(crate) fn uncordon(&mut self, name: &str) -> bool {
+        if self.evacuated_by.as_deref() == Some(name) {
+            self.evacuated_by = None;
+        }
         self.cordons.remove(name).is_some()
     }
 
@@ -1119,18 +1211,36 @@ mod tests {
         n.add_claim(ClaimId([1; 8]), claim(1000, None), None)
             .unwrap();
         let before = n.clone();
-        let err = n
-            .update(&NodeUpdate {
-                total_ram_mb: Some(4999),
-                hourly_cost_eur: Some(1.0),
-                ..Default::default()
-            })
-            .unwrap_err();
-        assert!(
-            matches!(&err, Error::InvalidArgument(m) if m.contains("below the 5000 MB")),
-            "{err}"
-        );
-        assert_eq!(n, before, "a refused update changes nothing");
+        for (ram, message) in [
+            (
+                4999,
+                "node \"n1\": total_ram_mb = 4999 is below the 5000 MB its containers and claims use",
+            ),
+            // "Unknown" would switch the capacity checks off under the placed containers.
+            (
+                0,
+                "node \"n1\": total_ram_mb = 0 is below the 5000 MB its containers and claims use \
+                 (0 means unknown capacity, which is not accepted while anything is placed on it)",
+            ),
+        ] {
+            let err = n
+                .update(&NodeUpdate {
+                    total_ram_mb: Some(ram),
+                    hourly_cost_eur: Some(1.0),
+                    ..Default::default()
+                })
+                .unwrap_err();
+            assert_eq!(
+                err,
+                Error::CapacityInUse {
+                    node: "n1".into(),
+                    requested_mb: ram,
+                    in_use_mb: 5000
+                }
+            );
+            assert_eq!(err.to_string(), message);
+            assert_eq!(n, before, "a refused update changes nothing");
+        }
         let changes = n
             .update(&NodeUpdate {
                 total_ram_mb: Some(5000),
@@ -1187,9 +1297,14 @@ mod tests {
         assert_eq!(n.containers().collect::<Vec<_>>(), vec![("new", 200)]);
         assert_eq!((n.allocated_ram_mb, n.reserved_ram_mb), (200, 0));
         assert_eq!(n.metrics.total_containers_ever, 2);
-        assert_eq!(n.metrics.container_sync_completed_at, Some(at(40)));
-        assert_eq!(n.metrics.container_sync_pending_since, None);
+        // Refreshing the view does not end a pending sync: completing it is its own step.
+        assert_eq!(n.metrics.container_sync_pending_since, Some(at(30)));
+        assert_eq!(n.metrics.container_sync_completed_at, None);
         n.sync_containers(&BTreeMap::new(), at(50));
         assert_eq!(n.metrics.last_container_at, Some(at(50)));
+        assert!(n.complete_sync(at(60)));
+        assert_eq!(n.metrics.container_sync_completed_at, Some(at(60)));
+        assert_eq!(n.metrics.container_sync_pending_since, None);
+        assert!(!n.complete_sync(at(70)), "nothing pending any more");
     }
 }

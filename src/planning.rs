@@ -69,6 +69,9 @@ pub struct FleetProjection {
     pub leaving: Capacity,
     /// Unhealthy nodes.
     pub unusable: Capacity,
+    /// System nodes (local, proxy, control plane): shown, never counted as capacity for
+    /// placements in `now`, `coming` or the utilisation.
+    pub system: Capacity,
     /// (allocated + reserved) / total over schedulable nodes; 0 when there is no capacity.
     pub utilisation_now: f64,
     /// The same demand over schedulable plus coming capacity.
@@ -97,12 +100,15 @@ pub fn project<'a>(
         coming_nodes: Vec::new(),
         leaving: Capacity::default(),
         unusable: Capacity::default(),
+        system: Capacity::default(),
         utilisation_now: 0.0,
         utilisation_projected: 0.0,
     };
     let timeout = Policy::timeout(policy.provisioning_timeout_ms);
     for n in nodes {
         match n.state() {
+            // (A system node is never decommissioned.)
+            _ if n.origin() == NodeOrigin::System => p.system.add(n),
             s if s.is_schedulable() && n.is_cordoned() => p.cordoned.add(n),
             s if s.is_schedulable() => p.now.add(n),
             s if s.is_starting() => {

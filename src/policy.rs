@@ -46,6 +46,12 @@ pub struct Policy {
     /// (30 min), unless the claim gave its own TTL.
     #[serde(with = "setting_ms")]
     pub claim_ttl_ms: u64,
+    /// Rule 6: an unhealthy node that may have hosted work (it was ready once, hosted a
+    /// container, or was found after a restart) may be deleted only this long after it became
+    /// unhealthy or its last container left, whichever is later (15 min), unless the provider
+    /// confirmed its VM is gone. A health blip is not a reason to delete a live worker.
+    #[serde(with = "setting_ms")]
+    pub unhealthy_grace_ms: u64,
     /// Consecutive failed health checks that move a productive node to `unhealthy` (3).
     pub unhealthy_threshold: u32,
 }
@@ -59,6 +65,7 @@ impl Policy {
         sync_timeout_ms: 30 * MINUTE_MS,
         provisioning_timeout_ms: 15 * MINUTE_MS,
         claim_ttl_ms: 30 * MINUTE_MS,
+        unhealthy_grace_ms: 15 * MINUTE_MS,
         unhealthy_threshold: 3,
     };
 
@@ -88,6 +95,11 @@ impl Policy {
                 d.provisioning_timeout_ms,
             )?,
             claim_ttl_ms: duration_setting("claim_ttl_ms", self.claim_ttl_ms, d.claim_ttl_ms)?,
+            unhealthy_grace_ms: duration_setting(
+                "unhealthy_grace_ms",
+                self.unhealthy_grace_ms,
+                d.unhealthy_grace_ms,
+            )?,
             unhealthy_threshold: match self.unhealthy_threshold {
                 0 => d.unhealthy_threshold,
                 n @ 1..=1000 => n,
@@ -243,6 +255,7 @@ mod tests {
         assert_eq!(p.sync_timeout_ms, 1_800_000);
         assert_eq!(p.provisioning_timeout_ms, 900_000);
         assert_eq!(p.claim_ttl_ms, 1_800_000);
+        assert_eq!(p.unhealthy_grace_ms, 900_000);
         assert_eq!(p.unhealthy_threshold, 3);
         assert_eq!(FleetOptions::default().audit_capacity, 1000);
     }
@@ -256,6 +269,7 @@ mod tests {
             sync_timeout_ms: 0,
             provisioning_timeout_ms: 0,
             claim_ttl_ms: 0,
+            unhealthy_grace_ms: 0,
             unhealthy_threshold: 0,
         };
         assert_eq!(zero.resolve().unwrap(), Policy::DEFAULT);

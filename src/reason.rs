@@ -40,10 +40,13 @@ pub enum ReasonCode {
     DecommissionInProgress = 112,
     /// The node id is not registered (audit entries only; `evaluate` returns an error instead).
     NodeNotFound = 113,
+    /// Rule 6: unhealthy, inside the unhealthy grace, and the provider has not confirmed the VM
+    /// is gone: an outage may be a blip of a live worker.
+    UnhealthyTooRecent = 114,
 }
 
 impl ReasonCode {
-    pub const ALL: [ReasonCode; 14] = [
+    pub const ALL: [ReasonCode; 15] = [
         Self::SystemNode,
         Self::DedicatedNode,
         Self::StillStarting,
@@ -58,6 +61,7 @@ impl ReasonCode {
         Self::AlreadyDecommissioned,
         Self::DecommissionInProgress,
         Self::NodeNotFound,
+        Self::UnhealthyTooRecent,
     ];
 
     pub fn code(self) -> u32 {
@@ -85,6 +89,7 @@ impl ReasonCode {
             Self::AlreadyDecommissioned => "already_decommissioned",
             Self::DecommissionInProgress => "decommission_in_progress",
             Self::NodeNotFound => "node_not_found",
+            Self::UnhealthyTooRecent => "unhealthy_too_recent",
         }
     }
 
@@ -92,7 +97,10 @@ impl ReasonCode {
     pub fn is_timer(self) -> bool {
         matches!(
             self,
-            Self::ReadyTooYoung | Self::IdleTooRecent | Self::RecoveryGrace
+            Self::ReadyTooYoung
+                | Self::IdleTooRecent
+                | Self::RecoveryGrace
+                | Self::UnhealthyTooRecent
         )
     }
 }

@@ -44,6 +44,7 @@ fn verdict_for(node: &Node, blockers: Blockers, now: Moment) -> Verdict {
         holds,
         cordons,
         idle_grace_waived_by: None,
+        unhealthy_grace_waived_by: None,
     }
 }
 
@@ -115,6 +116,7 @@ pub fn evaluate(node: &Node, policy: &Policy, now: Moment) -> Verdict {
     // no history by design; rule 1 already refuses them, and "invalid state" would mislead.
     let protected = matches!(node.origin(), NodeOrigin::System | NodeOrigin::Dedicated);
     let mut waived_by = None;
+    let mut unhealthy_waived_by = None;
     match state {
         _ if protected => {}
         // Rule 4.
@@ -138,7 +140,26 @@ pub fn evaluate(node: &Node, policy: &Policy, now: Moment) -> Verdict {
             )),
             (None, _) => blockers.push(Blocker::new(ReasonCode::NoContainerHistory)),
         },
-        // Rule 6: draining or unhealthy and empty pass; rule 3 covers them when not empty.
+        // Rule 6: an unhealthy node that may have hosted work waits out the unhealthy grace,
+        // from when it became unhealthy or its last container left (the health checker may
+        // have dropped them), unless the provider confirmed the VM is gone. A VM that never
+        // came up (never ready, never a container) is cleaned up at once.
+        Unhealthy if node.may_have_hosted_work() => match node.gone_at_provider() {
+            Some(gone) => unhealthy_waived_by = Some(gone.evidence.clone()),
+            None => {
+                let since = match m.last_container_at {
+                    Some(last) if m.state_entered_at.before(last) => last,
+                    _ => m.state_entered_at,
+                };
+                blockers.extend(grace_blocker(
+                    ReasonCode::UnhealthyTooRecent,
+                    since,
+                    policy.unhealthy_grace_ms,
+                    now,
+                ));
+            }
+        },
+        // Rule 6: draining and empty passes; rule 3 covers any node that is not empty.
         _ => {}
     }
     // Rule 7, for every node whose container view had to be re-synchronised.
@@ -155,6 +176,7 @@ pub fn evaluate(node: &Node, policy: &Policy, now: Moment) -> Verdict {
     }
     let mut v = verdict_for(node, blockers, now);
     v.idle_grace_waived_by = waived_by;
+    v.unhealthy_grace_waived_by = unhealthy_waived_by;
     v
 }
 
@@ -396,10 +418,45 @@ mod tests {
             Some(ReasonCode::HasContainers)
         );
         u.remove_container("c", at(0));
-        let v = evaluate(&u, &policy(), at(0));
+        // A worker that hosted a container: a health blip is not a reason to delete it. The
+        // grace runs from when it became unhealthy or lost its last container, the later.
+        u.insert_container("c2", 1, at(0));
+        u.remove_container("c2", at(MIN));
+        let v = evaluate(&u, &policy(), at(MIN + 30_000));
+        assert_eq!(codes(&v), vec![ReasonCode::UnhealthyTooRecent]);
+        assert_eq!(
+            v.message(),
+            "unhealthy for only 30s, wait 14m30s more (or confirm at the provider that the VM is gone)"
+        );
+        assert_eq!(v.retry_after, Some(Timestamp(16 * MIN)));
+        let v = evaluate(&u, &policy(), at(16 * MIN));
         assert!(v.allowed, "{}", v.message());
         assert_eq!(v.primary, None);
         assert_eq!(v.message(), "unhealthy node may be decommissioned");
+        // The provider's word that the VM is gone waives the grace.
+        u.gone = Some(Box::new(crate::node::GoneAtProvider {
+            confirmed_at_ms: Timestamp(MIN),
+            evidence: "GET /servers/7: 404".into(),
+        }));
+        let v = evaluate(&u, &policy(), at(MIN));
+        assert!(v.allowed, "{}", v.message());
+        assert_eq!(
+            v.message(),
+            "unhealthy node may be decommissioned (unhealthy grace waived: the provider \
+             confirmed the VM is gone: GET /servers/7: 404)"
+        );
+        // Off: no grace.
+        u.gone = None;
+        let off = Policy {
+            unhealthy_grace_ms: OFF,
+            ..policy()
+        };
+        assert!(evaluate(&u, &off, at(MIN)).allowed);
+        // A VM that never came up (stuck provisioning, timed out) hosted nothing: at once.
+        let mut stuck = Node::from_spec(&NodeSpec::cloud("s", 0), at(0)).unwrap();
+        stuck.transition(Unhealthy, at(15 * MIN)).unwrap();
+        let v = evaluate(&stuck, &policy(), at(15 * MIN));
+        assert!(v.allowed, "{}", v.message());
     }
 
     #[test]

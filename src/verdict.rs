@@ -92,6 +92,11 @@ impl Blocker {
                 "a decommission of this node is already in progress".into()
             }
             ReasonCode::NodeNotFound => "node not found".into(),
+            ReasonCode::UnhealthyTooRecent => format!(
+                "unhealthy for only {}, wait {} more (or confirm at the provider that the VM is gone)",
+                human_duration(self.elapsed_ms),
+                human_duration(self.remaining_ms)
+            ),
         }
     }
 }
@@ -172,6 +177,9 @@ pub struct Verdict {
     /// The evacuate cordon under which the node was emptied on purpose: the idle grace did not
     /// apply.
     pub idle_grace_waived_by: Option<String>,
+    /// What the provider said when it confirmed an unhealthy node's VM is gone: the unhealthy
+    /// grace did not apply.
+    pub unhealthy_grace_waived_by: Option<String>,
 }
 
 impl Verdict {
@@ -188,6 +196,7 @@ impl Verdict {
             holds: Vec::new(),
             cordons: Vec::new(),
             idle_grace_waived_by: None,
+            unhealthy_grace_waived_by: None,
         }
     }
 
@@ -219,6 +228,12 @@ impl Verdict {
             let mut m = format!("{} node may be decommissioned", self.state);
             if let Some(c) = &self.idle_grace_waived_by {
                 let _ = write!(m, " (idle grace waived: emptied by evacuate cordon {c})");
+            }
+            if let Some(e) = &self.unhealthy_grace_waived_by {
+                let _ = write!(
+                    m,
+                    " (unhealthy grace waived: the provider confirmed the VM is gone: {e})"
+                );
             }
             return m;
         }
@@ -277,7 +292,7 @@ impl Serialize for Verdict {
                 .map(|(n, d)| Named { name: n, detail: d })
                 .collect()
         };
-        let mut st = s.serialize_struct("Verdict", 9)?;
+        let mut st = s.serialize_struct("Verdict", 10)?;
         st.serialize_field("allowed", &self.allowed)?;
         st.serialize_field("state", &self.state)?;
         st.serialize_field("primary_code", &self.primary.map_or(0, ReasonCode::code))?;
@@ -287,6 +302,7 @@ impl Serialize for Verdict {
         st.serialize_field("holds", &named(&self.holds))?;
         st.serialize_field("cordons", &named(&self.cordons))?;
         st.serialize_field("idle_grace_waived_by", &self.idle_grace_waived_by)?;
+        st.serialize_field("unhealthy_grace_waived_by", &self.unhealthy_grace_waived_by)?;
         st.end()
     }
 }

@@ -131,8 +131,23 @@ fn a_claim_becomes_a_container_once_its_id_is_known() {
     let f = fleet();
     ready_node(&f, "n", 8192, 0.0);
     let c = f.claim("n", 2048, 0).unwrap();
-    // A cordon placed after the claim does not undo the admitted placement.
-    f.cordon("n", "disk-full", "x", false).unwrap();
+    // A cordon placed after the claim stops the placement: the start is refused, naming the
+    // cordon, and the claim stays (released by its owner, or expired) until the cordon goes.
+    f.cordon("n", "disk-full", "disk at 97%", false).unwrap();
+    assert_eq!(
+        f.confirm_claim(c, "mc-1"),
+        Err(Error::NotSchedulable {
+            node: "n".into(),
+            state: LifecycleState::Ready,
+            cordons: vec!["disk-full: disk at 97%".into()]
+        })
+    );
+    let n = f.node("n").unwrap();
+    assert_eq!(
+        (n.containers.len(), n.reserved_ram_mb, n.claims.len()),
+        (0, 2048, 1)
+    );
+    f.uncordon("n", "disk-full").unwrap();
     let out = f.confirm_claim(c, "mc-1").unwrap();
     assert_eq!(
         (out.changed, out.state, out.current_containers),
@@ -145,7 +160,6 @@ fn a_claim_becomes_a_container_once_its_id_is_known() {
         Err(Error::ClaimNotFound(c.to_string()))
     );
     // Released claims free their RAM.
-    f.uncordon("n", "disk-full").unwrap();
     let d = f.claim("n", 1000, 0).unwrap();
     assert!(f.release_claim(d).unwrap());
     assert_eq!(f.node("n").unwrap().reserved_ram_mb, 0);
@@ -198,19 +212,55 @@ fn registering_again_is_an_upsert_and_updates_are_audited() {
     )
     .unwrap();
     assert_eq!(f.audit_stats().unwrap().total_recorded, seq + 1);
-    // A recovered registration of a known cloud node is the same node.
-    f.register(NodeSpec::recovered("n", 16384)).unwrap();
+    // A recovered registration of a known cloud node is the same node, and an upsert merges:
+    // what the spec does not give (RAM 0, no cost, type or labels) stays as it was.
+    let info = f.register(NodeSpec::recovered("n", 0)).unwrap();
+    assert_eq!(
+        (
+            info.total_ram_mb,
+            info.hourly_cost_eur,
+            info.instance_type.as_str(),
+            info.labels["zone"].as_str()
+        ),
+        (16384, 0.0536, "cx42", "fsn1")
+    );
+    assert_eq!(
+        f.audit_stats().unwrap().total_recorded,
+        seq + 1,
+        "nothing changed"
+    );
     // RAM below what is in use is refused.
     f.transition("n", LifecycleState::Ready, "cloud_init_completed")
         .unwrap();
     f.add_container("n", "c", 8000).unwrap();
     f.claim("n", 4000, 0).unwrap();
     let before = f.node("n").unwrap();
-    assert!(matches!(
-        f.update("n", &NodeUpdate { total_ram_mb: Some(11_999), ..Default::default() }),
-        Err(Error::InvalidArgument(m)) if m.contains("below the 12000 MB")
-    ));
-    assert_eq!(f.node("n").unwrap(), before);
+    for ram in [11_999, 0] {
+        assert_eq!(
+            f.update(
+                "n",
+                &NodeUpdate {
+                    total_ram_mb: Some(ram),
+                    ..Default::default()
+                }
+            ),
+            Err(Error::CapacityInUse {
+                node: "n".into(),
+                requested_mb: ram,
+                in_use_mb: 12_000
+            })
+        );
+        assert_eq!(f.node("n").unwrap(), before);
+    }
+    // Nor can a claim then land beyond the node's capacity.
+    assert_eq!(
+        f.claim("n", 100_000, 0),
+        Err(Error::InsufficientCapacity {
+            node: "n".into(),
+            requested_mb: 100_000,
+            free_mb: 4384
+        })
+    );
     let info = f
         .update(
             "n",
@@ -287,7 +337,8 @@ fn a_placeholder_is_renamed_to_the_providers_id_keeping_everything() {
 #[test]
 fn a_vm_that_was_never_created_is_abandoned_with_a_failed_entry() {
     let f = fleet();
-    f.register(NodeSpec::cloud("provisioning-9", 8192)).unwrap();
+    f.register(NodeSpec::placeholder("provisioning-9", 8192))
+        .unwrap();
     let info = f
         .abandon_provisioning("provisioning-9", b"hcloud: server limit reached \xff")
         .unwrap();
@@ -303,8 +354,11 @@ fn a_vm_that_was_never_created_is_abandoned_with_a_failed_entry() {
         Some("hcloud: server limit reached \u{fffd}")
     );
     f.forget("provisioning-9").unwrap();
-    // Refused once the node is up.
-    ready_node(&f, "up", 1, 0.0);
+    // Refused once the placeholder's node is up.
+    f.register(NodeSpec::placeholder("up", 1)).unwrap();
+    f.transition("up", LifecycleState::Initializing, "x")
+        .unwrap();
+    f.transition("up", LifecycleState::Ready, "x").unwrap();
     assert_eq!(
         f.abandon_provisioning("up", b"x").unwrap_err(),
         Error::InvalidTransition {
@@ -313,6 +367,80 @@ fn a_vm_that_was_never_created_is_abandoned_with_a_failed_entry() {
             to: LifecycleState::Decommissioned
         }
     );
+}
+
+/// Every placeholder has a way out: bound to its VM (under a new id or its own), abandoned
+/// when the VM was never created (also after a crash), and a VM that was created but never
+/// came up is deleted through the protocol, so a failed delete keeps its ticket and is retried
+/// instead of leaking the VM.
+#[test]
+fn a_placeholder_has_a_way_out_in_every_flow() {
+    let f = fleet();
+    // Bound in place: the VM got the id the conductor chose.
+    f.register(NodeSpec::placeholder("pp-named", 4096)).unwrap();
+    assert!(f.node("pp-named").unwrap().placeholder);
+    assert_eq!(f.summary().unwrap().placeholders, 1);
+    let info = f.rename("pp-named", "pp-named").unwrap();
+    assert!(!info.placeholder);
+    let e = last(&f, "pp-named");
+    assert_eq!(
+        (e.action, e.reason.as_str()),
+        (
+            AuditAction::NodeRenamed,
+            "placeholder pp-named bound to its VM under the same id"
+        )
+    );
+    // A node that is not a placeholder cannot be "renamed" to itself.
+    assert!(matches!(
+        f.rename("pp-named", "pp-named"),
+        Err(Error::NodeExists { .. })
+    ));
+    // A bound node has a VM: abandoning it would lose track of it.
+    assert_eq!(
+        f.abandon_provisioning("pp-named", b"x").unwrap_err(),
+        Error::InvalidArgument(
+            "node \"pp-named\" is not a placeholder: its VM exists at the provider. Delete it \
+             through the decommission protocol (a VM that never came up may be marked \
+             unhealthy and decommissioned at once), so that a failed delete is retried \
+             instead of leaking the VM"
+                .into()
+        )
+    );
+    // Created, but WaitForServerReady failed: mark it unhealthy; having never come up, it can
+    // be decommissioned at once, and a failed delete keeps the ticket.
+    f.register(NodeSpec::placeholder("pp-2", 4096)).unwrap();
+    f.rename("pp-2", "hz-2").unwrap();
+    f.transition("hz-2", LifecycleState::Initializing, "cloud_init_started")
+        .unwrap();
+    f.transition(
+        "hz-2",
+        LifecycleState::Unhealthy,
+        "server_never_became_ready",
+    )
+    .unwrap();
+    let t = f.begin_decommission("hz-2", "provisioner").unwrap();
+    f.fail_decommission(&t, b"hetzner: 503").unwrap();
+    assert_eq!(f.ticket_for("hz-2").unwrap(), Some(t.clone()));
+    f.complete_decommission(&t).unwrap();
+    assert_eq!(
+        f.node("hz-2").unwrap().state,
+        LifecycleState::Decommissioned
+    );
+    // Only cloud nodes that start provisioning can be placeholders.
+    for spec in [
+        NodeSpec {
+            placeholder: true,
+            ..NodeSpec::system("s", 1)
+        },
+        NodeSpec::placeholder("img", 1).booted_from_image(),
+    ] {
+        assert_eq!(
+            f.register(spec),
+            Err(Error::InvalidArgument(
+                "only a cloud node that starts provisioning can be a placeholder".into()
+            ))
+        );
+    }
 }
 
 #[test]
@@ -445,21 +573,58 @@ fn a_stale_plan_is_refused_with_the_reason_and_changes_nothing() {
             Box::new(|f: &Fleet| {
                 f.add_container("b", "b2", 1).unwrap();
             }),
-            "node b runs 2 containers, the plan moves 1",
+            "node b runs container b2 (1 MB), which the plan does not move",
+        ),
+        (
+            "a container left",
+            Box::new(|f: &Fleet| {
+                f.remove_container("b", "b1").unwrap();
+            }),
+            "the plan moves container b1 off node b, which no longer runs it",
+        ),
+        (
+            "a container was replaced by one of the same count",
+            Box::new(|f: &Fleet| {
+                f.remove_container("c", "c1").unwrap();
+                f.add_container("c", "c9", 1024).unwrap();
+            }),
+            "node c runs container c9 (1024 MB), which the plan does not move",
+        ),
+        (
+            "a container's RAM changed",
+            Box::new(|f: &Fleet| {
+                f.add_container("c", "c1", 2000).unwrap();
+            }),
+            "container c1 on node c now uses 2000 MB, the plan moves it as 1024 MB",
+        ),
+        (
+            "a removed node's cost changed",
+            Box::new(|f: &Fleet| {
+                f.update(
+                    "b",
+                    &NodeUpdate {
+                        hourly_cost_eur: Some(0.05),
+                        ..Default::default()
+                    },
+                )
+                .unwrap();
+            }),
+            "node b now costs 0.05 EUR/h, the plan counted 0.1 EUR/h (its savings would be \
+             misreported)",
         ),
         (
             "a placement is pending",
             Box::new(|f: &Fleet| {
                 f.claim("a", 1, 0).unwrap();
             }),
-            "1 placements are pending",
+            "1 placement is pending",
         ),
         (
             "the target was cordoned",
             Box::new(|f: &Fleet| {
                 f.cordon("a", "disk-full", "x", false).unwrap();
             }),
-            "target node a takes no containers",
+            "target node a takes no containers: it is cordoned (disk-full: x)",
         ),
         (
             "a hold appeared",
@@ -498,7 +663,7 @@ fn a_stale_plan_is_refused_with_the_reason_and_changes_nothing() {
         let before = f.nodes().unwrap();
         let seq = f.audit_stats().unwrap().total_recorded;
         match f.execute_plan(&plan, &policy()) {
-            Err(Error::StalePlan(m)) => assert!(m.contains(needle), "{what}: {m}"),
+            Err(Error::StalePlan(m)) => assert_eq!(m, needle, "{what}"),
             other => panic!("{what}: {other:?}"),
         }
         assert_eq!(f.nodes().unwrap(), before, "{what}");

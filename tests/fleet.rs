@@ -312,8 +312,16 @@ fn health_threshold_recovery_and_resync() {
         (h.state, h.health, h.consecutive_failures),
         (LifecycleState::Ready, HealthStatus::Healthy, 0)
     );
-    // Back from unhealthy: the container view must be re-synchronised before it counts as empty.
+    // Back from unhealthy: the container view must be re-synchronised before it counts as
+    // empty. Refreshing the view is one step, declaring it complete another.
     f.sync_containers("n1", &[]).unwrap();
+    assert!(f.node("n1").unwrap().container_sync_pending);
+    assert_eq!(
+        f.evaluate("n1").unwrap().primary,
+        Some(ReasonCode::ContainerSyncPending)
+    );
+    assert!(f.complete_container_sync("n1").unwrap());
+    assert!(!f.complete_container_sync("n1").unwrap(), "nothing pending");
     let n = f.node("n1").unwrap();
     assert!(!n.container_sync_pending);
     let v = f.evaluate("n1").unwrap();
@@ -326,6 +334,10 @@ fn unhealthy_cleanup_keeps_its_state_until_completed() {
     ready_node(&f, "n1");
     f.transition("n1", LifecycleState::Unhealthy, "disk_failed")
         .unwrap();
+    // A ready worker that just became unhealthy may be back in a minute: not yet.
+    let err = f.begin_decommission("n1", "reactive_policy").unwrap_err();
+    assert_eq!(err.code(), ReasonCode::UnhealthyTooRecent.code());
+    f.advance_clock(15 * MIN).unwrap();
     let t = f.begin_decommission("n1", "reactive_policy").unwrap();
     assert_eq!(f.node("n1").unwrap().state, LifecycleState::Unhealthy);
     // A health success while the deletion is in flight does not resurrect it.

@@ -85,6 +85,7 @@ struct MPolicy {
     sync_timeout: Option<i64>,
     prov_timeout: Option<i64>,
     claim_ttl: Option<i64>,
+    unhealthy_grace: Option<i64>,
     threshold: u32,
 }
 
@@ -97,6 +98,7 @@ impl Default for MPolicy {
             sync_timeout: Some(30 * MIN),
             prov_timeout: Some(15 * MIN),
             claim_ttl: Some(30 * MIN),
+            unhealthy_grace: Some(15 * MIN),
             threshold: 3,
         }
     }
@@ -127,6 +129,12 @@ struct MNode {
     ticket: Option<usize>,
     pre_drain: Option<S>,
     evacuated_by: Option<String>,
+    /// When it last became unhealthy.
+    sick_since: i64,
+    /// Registered before its VM existed.
+    placeholder: bool,
+    /// Ever hosted a container.
+    hosted: bool,
 }
 
 impl MNode {
@@ -148,7 +156,20 @@ impl MNode {
             ticket: None,
             pre_drain: None,
             evacuated_by: None,
+            sick_since: now,
+            hosted: false,
+            placeholder: false,
         }
+    }
+
+    /// Deleting it could kill work: it was ready once, hosted a container, or its containers
+    /// are not known (found after a restart, or back from unhealthy).
+    fn may_have_hosted_work(&self) -> bool {
+        self.initialized.is_some()
+            || self.hosted
+            || self.origin == NodeOrigin::Recovered
+            || self.sync_pending_since.is_some()
+            || self.sync_done.is_some()
     }
 
     fn sync_completion(&self, now: i64, p: &MPolicy) -> Option<i64> {
@@ -215,6 +236,12 @@ impl MNode {
                         (None, _) => r.push(NoContainerHistory),
                     }
                 }
+                S::Sick if self.may_have_hosted_work() => {
+                    let since = self
+                        .last_container
+                        .map_or(self.sick_since, |t| t.max(self.sick_since));
+                    grace(&mut r, UnhealthyTooRecent, since, p.unhealthy_grace);
+                }
                 _ => {}
             }
         }
@@ -225,8 +252,12 @@ impl MNode {
             }
         }
         let timers_only = !r.is_empty()
-            && r.iter()
-                .all(|c| matches!(c, ReadyTooYoung | IdleTooRecent | RecoveryGrace));
+            && r.iter().all(|c| {
+                matches!(
+                    c,
+                    ReadyTooYoung | IdleTooRecent | RecoveryGrace | UnhealthyTooRecent
+                )
+            });
         (r, timers_only.then(|| wait.into_iter().max().unwrap_or(0)))
     }
 
@@ -236,6 +267,9 @@ impl MNode {
         }
         if self.state == S::Sick && to == S::Ready {
             self.sync_pending_since = Some(now);
+        }
+        if to == S::Sick && self.state != S::Sick {
+            self.sick_since = now;
         }
         self.state = to;
     }
@@ -259,6 +293,7 @@ impl MNode {
     fn add(&mut self, c: u64, now: i64) {
         if self.containers.insert(c) {
             self.evacuated_by = None;
+            self.hosted = true;
         }
         self.settle(now);
     }
@@ -270,11 +305,15 @@ impl MNode {
         }
         if self.containers.is_empty() {
             self.last_container = Some(now);
-            self.evacuated_by = self
-                .cordons
-                .iter()
-                .find(|(_, e)| **e)
-                .map(|(n, _)| n.clone());
+            // What an unhealthy node loses was not moved off it on purpose.
+            self.evacuated_by = if self.state == S::Sick {
+                None
+            } else {
+                self.cordons
+                    .iter()
+                    .find(|(_, e)| **e)
+                    .map(|(n, _)| n.clone())
+            };
         }
         self.settle(now);
     }
@@ -375,7 +414,7 @@ fn random_op(r: &mut Rng) -> Op {
     let n = r.below(NODES);
     let c = r.below(CONTAINERS);
     match r.below(31) {
-        0 | 1 => Op::Register(f, n, r.below(5) as u8),
+        0 | 1 => Op::Register(f, n, r.below(6) as u8),
         2..=4 => Op::Transition(f, n, r.below(8) as u8),
         5 => Op::Health(f, n, r.below(3) != 0),
         6 | 7 => Op::Add(f, n, c),
@@ -397,7 +436,7 @@ fn random_op(r: &mut Rng) -> Op {
             1 => i64::MAX / 2,
             k => (k as i64 - 3) * 120 * MIN,
         }),
-        24 => Op::SetPolicy(f, r.below(7) as u8, r.below(6) as u8),
+        24 => Op::SetPolicy(f, r.below(8) as u8, r.below(6) as u8),
         25 => Op::Begin(f, n),
         26 => Op::Complete(f, r.below(8) as usize, r.below(5) == 0),
         27 => Op::Fail(f, r.below(8) as usize, r.bytes()),
@@ -475,6 +514,10 @@ fn policy_change(base: Policy, model: MPolicy, field: u8, class: u8) -> (Policy,
             p.claim_ttl_ms = value;
             resolve(value, defaults.claim_ttl).map(|v| m.claim_ttl = v)
         }
+        6 => {
+            p.unhealthy_grace_ms = value;
+            resolve(value, defaults.unhealthy_grace).map(|v| m.unhealthy_grace = v)
+        }
         _ => {
             let t = [0u32, 1, 2, 5, 1000, 1001][class as usize];
             p.unhealthy_threshold = t;
@@ -512,9 +555,10 @@ impl World {
         let now = self.clock.mono;
         match op.clone() {
             Op::Register(f, i, o) => {
-                let (origin, image) = match o {
-                    4 => (NodeOrigin::Cloud, true),
-                    o => (ORIGINS[o as usize], false),
+                let (origin, image, placeholder) = match o {
+                    4 => (NodeOrigin::Cloud, true, false),
+                    5 => (NodeOrigin::Cloud, false, true),
+                    o => (ORIGINS[o as usize], false, false),
                 };
                 let m = &mut self.models[f];
                 let expect = match m.nodes.get(&id(i)) {
@@ -528,7 +572,9 @@ impl World {
                             (NodeOrigin::Cloud, true) | (NodeOrigin::Recovered, _) => S::Ready,
                             _ => S::Active,
                         };
-                        m.nodes.insert(id(i), MNode::new(origin, state, now));
+                        let mut n = MNode::new(origin, state, now);
+                        n.placeholder = placeholder;
+                        m.nodes.insert(id(i), n);
                         true
                     }
                 };
@@ -539,6 +585,7 @@ impl World {
                 if image {
                     spec = spec.booted_from_image();
                 }
+                spec.placeholder = placeholder;
                 let got = self.fleets[f].register(spec).is_ok();
                 got == expect
             }
@@ -605,12 +652,10 @@ impl World {
                         true
                     }
                     Some(n) => {
+                        // A node must be schedulable now, reserved or not: a cordon placed
+                        // after the reservation still stops the start.
                         let claim = n.claim_of(c);
-                        let ok = if claim.is_some() {
-                            n.state_schedulable()
-                        } else {
-                            n.schedulable()
-                        };
+                        let ok = n.schedulable();
                         if ok {
                             if let Some(k) = claim {
                                 n.claims.remove(&k);
@@ -670,7 +715,8 @@ impl World {
                 let elsewhere = m.container_node(c).is_some_and(|n| *n != id(i));
                 let expect = match m.nodes.get_mut(&id(i)) {
                     Some(n) if !elsewhere => match n.claim_of(c) {
-                        Some(k) if n.containers.contains(&c) || n.state_schedulable() => {
+                        // A reservation does not override a cordon placed after it.
+                        Some(k) if n.containers.contains(&c) || n.schedulable() => {
                             n.claims.remove(&k);
                             n.add(c, now);
                             true
@@ -725,7 +771,7 @@ impl World {
                 let expect = match holder {
                     Some(h) if elsewhere.as_ref().is_none_or(|e| *e == h) => {
                         let n = m.nodes.get_mut(&h).unwrap();
-                        if n.containers.contains(&c) || n.state_schedulable() {
+                        if n.containers.contains(&c) || n.schedulable() {
                             n.claims.remove(&k);
                             n.add(c, now);
                             true
@@ -799,6 +845,10 @@ impl World {
                 let expect = match self.models[f].nodes.get_mut(&id(i)) {
                     None => false,
                     Some(n) => {
+                        // An evacuation waiver ends with the cordon it happened under.
+                        if n.evacuated_by.as_ref() == Some(&name) {
+                            n.evacuated_by = None;
+                        }
                         n.cordons.remove(&name);
                         true
                     }
@@ -939,7 +989,12 @@ impl World {
             Op::Abandon(f, i, text) => {
                 let m = &mut self.models[f];
                 let expect = match m.nodes.get_mut(&id(i)) {
-                    Some(n) if matches!(n.state, S::Prov | S::Init) && n.holds.is_empty() => {
+                    // Only a placeholder: a node with a VM is deleted through the protocol.
+                    Some(n)
+                        if n.placeholder
+                            && matches!(n.state, S::Prov | S::Init)
+                            && n.holds.is_empty() =>
+                    {
                         n.enter(S::Gone, now);
                         m.abandoned.insert(id(i));
                         true

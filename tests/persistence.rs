@@ -91,7 +91,7 @@ fn workload(f: &Fleet) {
     f.advance_clock(31 * MIN).unwrap();
     let t = f.begin_decommission("d", "reactive_policy").unwrap();
     f.fail_decommission(&t, b"provider 503").unwrap();
-    f.register(NodeSpec::cloud("gone", 4096)).unwrap();
+    f.register(NodeSpec::placeholder("gone", 4096)).unwrap();
     f.abandon_provisioning("gone", b"server limit").unwrap();
     // A consolidation: e's container moves to a; e is cordoned for evacuation.
     f.register(NodeSpec::cloud("e", 8192).hourly_cost_eur(0.5))
@@ -399,6 +399,31 @@ fn damage_is_salvaged_into_a_new_directory_with_a_report_of_what_was_lost() {
         open(&dir, T0, no_compaction()),
         Err(Error::Corrupt { .. })
     ));
+    // A target inside the damaged directory is refused, however it is spelled, and nothing
+    // is written there.
+    let files_before = std::fs::read_dir(&dir).unwrap().count();
+    let link = tempdir("salvage-link");
+    std::os::unix::fs::symlink(&dir, &link).unwrap();
+    for target in [
+        dir.clone(),
+        dir.join("recovered"),
+        dir.join("sub/../recovered"),
+        dir.join("./nested/deeper"),
+        link.join("via-a-link"),
+    ] {
+        let err = storage::salvage(&dir, &target).unwrap_err();
+        assert_eq!(
+            err,
+            Error::InvalidArgument(format!(
+                "the salvage target {} is inside the damaged directory {}: salvage never \
+                 writes the directory it reads; choose a target outside it",
+                target.display(),
+                dir.display()
+            ))
+        );
+    }
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), files_before);
+    std::fs::remove_file(&link).unwrap();
     let out = tempdir("salvaged");
     let report = storage::salvage(&dir, &out).unwrap();
     assert_eq!(report.damaged_ranges.len(), 1, "{report:?}");
@@ -612,7 +637,7 @@ fn the_lock_is_on_the_directory_and_deleting_files_does_not_defeat_it() {
         open(&v1, T0, StorageOptions::default()),
         Err(Error::UnsupportedFormat {
             found: 1,
-            supported: 2,
+            supported: 3,
             ..
         })
     ));
@@ -653,7 +678,7 @@ fn records_of_any_size_the_api_accepts_are_written_and_read_back() {
     );
     f.register(NodeSpec::cloud("after", 0)).unwrap();
     // The longest failure text.
-    f.register(NodeSpec::cloud("p", 0)).unwrap();
+    f.register(NodeSpec::placeholder("p", 0)).unwrap();
     f.abandon_provisioning("p", &vec![b'x'; 1 << 20]).unwrap();
     for i in 0..50_000 {
         f.record_audit(
@@ -872,4 +897,82 @@ fn salvage_keeps_the_first_mutation_after_a_seal() {
     assert_eq!(open(&dir, T0, no_compaction()).unwrap().len(), 5);
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&out);
+}
+
+/// The payload of a file's first frame (its header), as JSON.
+fn file_header(path: &Path) -> serde_json::Value {
+    let bytes = std::fs::read(path).unwrap();
+    let len = u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize;
+    serde_json::from_slice(&bytes[36..36 + len]).unwrap()
+}
+
+/// A directory written by 0.2.0 (tests/data/format-2, see its README) opens with everything it
+/// holds, and what this version writes goes to a journal of the current format, which 0.2.0
+/// refuses instead of misreading (it ignores fields it does not know).
+#[test]
+fn a_directory_written_by_0_2_opens_and_moves_to_the_current_format() {
+    let dir = tempdir("format-2");
+    std::fs::create_dir_all(&dir).unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/format-2");
+    for name in [
+        "journal-00000000000000000002.nlj",
+        "snapshot-00000000000000000002.nls",
+    ] {
+        std::fs::copy(fixture.join(name), dir.join(name)).unwrap();
+        assert_eq!(file_header(&dir.join(name))["format_version"], 2);
+    }
+    let old_journal = std::fs::read(dir.join("journal-00000000000000000002.nlj")).unwrap();
+    let start = Timestamp(T0.0 + 2 * 3_600_000);
+    let f = open(&dir, start, no_compaction()).unwrap();
+    let report = f.open_report().unwrap();
+    assert_eq!((report.nodes_restored, report.snapshot_generation), (4, 2));
+    let w1 = f.node("w-1").unwrap();
+    assert_eq!(
+        (
+            w1.state,
+            w1.total_ram_mb,
+            w1.instance_type.as_str(),
+            w1.hourly_cost_eur,
+            w1.labels["zone"].as_str(),
+            w1.total_containers_ever,
+        ),
+        (LifecycleState::Idle, 8192, "cx22", 0.0119, "fsn1", 1)
+    );
+    assert_eq!(w1.cordons[0].name, "disk_full");
+    assert_eq!(w1.cordons[0].reason, "disk at 93%");
+    assert_eq!(w1.health, HealthStatus::Healthy);
+    assert!(!w1.placeholder && w1.gone_at_provider.is_none());
+    let w2 = f.node("w-2").unwrap();
+    assert_eq!((w2.reserved_ram_mb, w2.claims.len()), (512, 1));
+    assert_eq!(w2.holds["world-data:srv-9"], "stopped server");
+    assert_eq!(f.node("local-node").unwrap().origin, NodeOrigin::System);
+    let w3 = f.node("w-3").unwrap();
+    assert_eq!(w3.state, LifecycleState::Draining);
+    let failed = f
+        .audit_by_node("w-3", usize::MAX)
+        .unwrap()
+        .into_iter()
+        .find(|e| e.result == AuditResult::Failed)
+        .unwrap();
+    assert_eq!(failed.error.as_deref(), Some("hetzner: 503"));
+    // Opening recorded the restart: that first write went to a new journal of format 3, and
+    // the 0.2 journal only gained its seal.
+    let j3 = dir.join("journal-00000000000000000003.nlj");
+    assert_eq!(file_header(&j3)["format_version"], 3);
+    let journal2 = std::fs::read(dir.join("journal-00000000000000000002.nlj")).unwrap();
+    assert!(journal2.len() > old_journal.len() && journal2.starts_with(&old_journal));
+    // The ticket 0.2 issued still completes, and a reopen holds it all.
+    let t = f.ticket_for("w-3").unwrap().unwrap();
+    f.complete_decommission(&t).unwrap();
+    drop(f);
+    let f = open(&dir, start, no_compaction()).unwrap();
+    assert_eq!(f.node("w-3").unwrap().state, LifecycleState::Decommissioned);
+    assert_eq!(f.len(), 4);
+    f.compact().unwrap();
+    drop(f);
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        assert_eq!(file_header(&p)["format_version"], 3, "{}", p.display());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

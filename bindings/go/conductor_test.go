@@ -77,7 +77,8 @@ func (c *conductor) provision(serverType string) (string, error) {
 	placeholder := fmt.Sprintf("provisioning-%d", c.seq)
 	if _, err := c.fleet.Register(NodeSpec{
 		ID: placeholder, Origin: OriginCloud, TotalRAMMB: estimatedRAM[serverType], InstanceType: serverType,
-		Labels: map[string]string{"managed_by": "payperplay", "status": "provisioning"},
+		Labels:      map[string]string{"managed_by": "payperplay", "status": "provisioning"},
+		Placeholder: true,
 	}); err != nil {
 		return "", err
 	}
@@ -188,7 +189,7 @@ func TestConductorProvisioningPlaceholderAndFailure(t *testing.T) {
 	// While the provider works, the placeholder counts as capacity coming.
 	c.provider.failCreate = nil
 	c.seq++
-	must(t, c.fleet.RegisterCloudNode("provisioning-probe", 8192))
+	c.ok(c.fleet.Register(NodeSpec{ID: "provisioning-probe", Origin: OriginCloud, TotalRAMMB: 8192, Placeholder: true}))
 	p, err := c.fleet.Projection()
 	must(t, err)
 	if p.Coming.Nodes != 1 || p.Coming.TotalRAMMB != 8192 {
@@ -217,10 +218,14 @@ func TestConductorProvisioningPlaceholderAndFailure(t *testing.T) {
 	if len(renamed) != 1 || renamed[0].NodeID != id || renamed[0].RelatedNodeID != "provisioning-3" {
 		t.Fatalf("rename entry: %+v", renamed)
 	}
+	if n.Placeholder {
+		t.Fatalf("a renamed placeholder is bound to its VM: %+v", n)
+	}
 	c.cloudInit(id)
-	// Abandoning is only for nodes still starting.
-	if _, err := c.fleet.AbandonProvisioning(id, errors.New("late")); !errors.Is(err, ErrInvalidTransition) {
-		t.Fatalf("abandon a ready node: %v", err)
+	// Abandoning is only for placeholders: this node has a VM, which must be deleted through
+	// the protocol so that a failed delete is retried instead of leaking it.
+	if _, err := c.fleet.AbandonProvisioning(id, errors.New("late")); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("abandon a node with a VM: %v", err)
 	}
 
 	// A node booted from a prepared image starts ready; the ready grace runs from registration.
@@ -242,11 +247,21 @@ func TestConductorBootstrapReRegistersAndCorrectsRAM(t *testing.T) {
 	must(t, err)
 	c.cloudInit(id)
 	must(t, c.startServer(id, "mc-1", 1024, nil))
-	// Bootstrap after loading from the database registers the node again, with the fallback
-	// RAM the conductor uses when the type lookup fails; the upsert changes no state.
-	n, err := c.fleet.Register(NodeSpec{ID: id, Origin: OriginCloud, TotalRAMMB: 4096, InstanceType: "cx22"})
+	// Bootstrap after loading from the database registers the node again, knowing only its
+	// id: the upsert merges, so the attributes it does not give stay (no wrapper needed), and
+	// no state changes.
+	before, err := c.fleet.Node(id)
 	must(t, err)
-	if n.State != StateActive || n.TotalRAMMB != 4096 || len(n.Containers) != 1 {
+	n, err := c.fleet.Register(NodeSpec{ID: id, Origin: OriginRecovered})
+	must(t, err)
+	if n.State != StateActive || n.TotalRAMMB != before.TotalRAMMB || n.HourlyCost != before.HourlyCost ||
+		n.InstanceType != "cx22" || n.Labels["managed_by"] != "payperplay" || len(n.Containers) != 1 {
+		t.Fatalf("a re-registration without attributes must keep them: %+v", n)
+	}
+	// With the fallback RAM the conductor uses when the type lookup fails, the RAM changes.
+	n, err = c.fleet.Register(NodeSpec{ID: id, Origin: OriginCloud, TotalRAMMB: 4096, InstanceType: "cx22"})
+	must(t, err)
+	if n.State != StateActive || n.TotalRAMMB != 4096 || len(n.Containers) != 1 || n.HourlyCost != before.HourlyCost {
 		t.Fatalf("upsert: %+v", n)
 	}
 	// The real RAM is learned later and corrected; below what runs is refused.
@@ -256,9 +271,14 @@ func TestConductorBootstrapReRegistersAndCorrectsRAM(t *testing.T) {
 	if n.TotalRAMMB != 3800 {
 		t.Fatalf("update: %+v", n)
 	}
-	tiny := 512
-	if _, err := c.fleet.Update(id, NodeUpdate{TotalRAMMB: &tiny}); !errors.Is(err, ErrInvalidArgument) {
-		t.Fatalf("RAM below what runs: %v", err)
+	for _, tiny := range []int{512, 0} {
+		if _, err := c.fleet.Update(id, NodeUpdate{TotalRAMMB: &tiny}); !errors.Is(err, ErrCapacityInUse) {
+			t.Fatalf("RAM %d below what runs: %v", tiny, err)
+		}
+	}
+	// Capacity is never forgotten: a claim beyond what is free is refused.
+	if _, err := c.fleet.Claim(id, 100_000, 0); !errors.Is(err, ErrInsufficientCapacity) {
+		t.Fatalf("a claim on a full node: %v", err)
 	}
 	// The same id with another origin is a conflict, not an upsert.
 	if _, err := c.fleet.Register(NodeSpec{ID: id, Origin: OriginDedicated}); !errors.Is(err, ErrNodeExists) {
@@ -644,5 +664,207 @@ func TestConductorRestartDuringConsolidation(t *testing.T) {
 	must(t, err)
 	if p.Refusal != "cooldown" && p.Refusal != "nothing_to_remove" {
 		t.Fatalf("after the restart: %+v", p)
+	}
+}
+
+// The health checker's flow: a worker that hosted a server is unreachable for 30 seconds.
+// The conductor reports each failed probe and drops the node's containers (handleNodeFailure);
+// the scale-down must still refuse to delete it: the outage may be a blip. Only after the
+// unhealthy grace, or once the provider confirms the VM is gone, may it be cleaned up. An
+// unknown probe result is neither a success nor a failure.
+func TestConductorHealthBlipNeverDeletesALiveWorker(t *testing.T) {
+	c := newConductor(t, Options{})
+	ctx := context.Background()
+	id, err := c.provision("cx32")
+	must(t, err)
+	c.cloudInit(id)
+	must(t, c.startServer(id, "mc-1", 2048, nil))
+	must(t, c.fleet.Advance(2*time.Hour))
+	// Probes that cannot tell (no address yet, a timeout) never count as failures.
+	for i := 0; i < 5; i++ {
+		h, err := c.fleet.ReportHealthStatus(id, HealthUnknown)
+		must(t, err)
+		if h.State != StateActive || h.ConsecutiveFailures != 0 || h.Health != HealthUnknown {
+			t.Fatalf("an unknown probe changed the node: %+v", h)
+		}
+	}
+	// Three failed probes ten seconds apart: unhealthy; the health checker drops its servers.
+	for i := 0; i < 3; i++ {
+		must(t, c.fleet.Advance(10*time.Second))
+		c.ok(c.fleet.ReportHealth(id, false))
+	}
+	n, err := c.fleet.Node(id)
+	must(t, err)
+	if n.State != StateUnhealthy {
+		t.Fatalf("after three failures: %s", n.State)
+	}
+	c.ok(c.fleet.RemoveContainer(id, "mc-1"))
+	if got := c.scaleDown(ctx); len(got) != 0 {
+		t.Fatalf("a worker deleted after a 30-second outage: %v", got)
+	}
+	v, err := c.fleet.Explain(id)
+	must(t, err)
+	if v.Primary != ReasonUnhealthyTooRecent || !v.Primary.IsTimer() || v.RetryAfter.IsZero() {
+		t.Fatalf("verdict during the blip: %+v", v)
+	}
+	// Asked directly, the protocol refuses it, audited with the reason.
+	if _, err := c.fleet.BeginDecommission(id, "reactive_policy"); !errors.Is(err, ReasonUnhealthyTooRecent) {
+		t.Fatalf("begin during the blip: %v", err)
+	}
+	if e := lastDecommissionEntry(t, c.fleet, id); e.Result != ResultRejected || e.ReasonCode != ReasonUnhealthyTooRecent {
+		t.Fatalf("the refusal is audited: %+v", e)
+	}
+	// It answers again: ready, its containers to be re-synchronised; still not deletable.
+	c.ok(c.fleet.ReportHealth(id, true))
+	c.ok(c.fleet.SyncContainers(id, []Container{{ID: "mc-1", RAMMB: 2048}}))
+	c.ok(c.fleet.CompleteContainerSync(id))
+	if got := c.scaleDown(ctx); len(got) != 0 {
+		t.Fatalf("deleted after it recovered: %v", got)
+	}
+	if len(c.provider.servers) != 1 {
+		t.Fatalf("servers: %v", c.provider.servers)
+	}
+
+	// A second worker dies for good: after the unhealthy grace it is cleaned up...
+	dead, err := c.provision("cx32")
+	must(t, err)
+	c.cloudInit(dead)
+	must(t, c.startServer(dead, "mc-2", 1024, nil))
+	for i := 0; i < 3; i++ {
+		c.ok(c.fleet.ReportHealth(dead, false))
+	}
+	c.ok(c.fleet.RemoveContainer(dead, "mc-2"))
+	if got := c.scaleDown(ctx); len(got) != 0 {
+		t.Fatalf("deleted within the unhealthy grace: %v", got)
+	}
+	must(t, c.fleet.Advance(15*time.Minute))
+	if got := c.scaleDown(ctx); len(got) != 1 || got[0] != dead {
+		t.Fatalf("after the unhealthy grace: %v", got)
+	}
+	// ...and a third, which the provider reports gone, at once.
+	gone, err := c.provision("cx32")
+	must(t, err)
+	c.cloudInit(gone)
+	must(t, c.startServer(gone, "mc-3", 1024, nil))
+	c.ok(c.fleet.RemoveContainer(gone, "mc-3"))
+	n, err = c.fleet.ConfirmGone(gone, "GET /servers/"+gone+": 404 not found")
+	must(t, err)
+	if n.State != StateUnhealthy || n.GoneAtProvider == nil || n.GoneAtProvider.Evidence != "GET /servers/"+gone+": 404 not found" {
+		t.Fatalf("confirmed gone: %+v", n)
+	}
+	v, err = c.fleet.Explain(gone)
+	must(t, err)
+	if !v.Allowed || v.Explanation.UnhealthyGraceWaivedBy == "" {
+		t.Fatalf("a VM the provider says is gone: %+v", v)
+	}
+	delete(c.provider.servers, gone) // it is gone: the provider's delete says 404
+	_, err = c.fleet.Decommission(ctx, gone, "reactive_policy", func(context.Context, string) error { return nil })
+	must(t, err)
+}
+
+// A placeholder left by a crash, and one whose VM never became ready: each has a way out, and
+// a failed provider delete never leaks a VM.
+func TestConductorPlaceholderCrashAndServerNeverReady(t *testing.T) {
+	dir := t.TempDir()
+	c := newConductor(t, Options{DataDir: dir})
+	ctx := context.Background()
+	// The conductor registers a placeholder, calls CreateServer and crashes before it returns.
+	c.ok(c.fleet.Register(NodeSpec{ID: "provisioning-7", Origin: OriginCloud, TotalRAMMB: 8192, Placeholder: true}))
+	must(t, c.fleet.Close())
+	f, err := New(Options{DataDir: dir, ManualClockStart: t0.Add(time.Minute)})
+	must(t, err)
+	t.Cleanup(func() { _ = f.Close() })
+	c.fleet = f
+	restoring, err := f.Restoring()
+	must(t, err)
+	s, err := f.Summary()
+	must(t, err)
+	if !restoring || s.Placeholders != 1 {
+		t.Fatalf("after the restart: restoring %v, summary %+v", restoring, s)
+	}
+	// The restore pass finds placeholders without a VM at the provider and abandons them.
+	nodes, err := f.Nodes()
+	must(t, err)
+	for _, n := range nodes {
+		if n.Placeholder {
+			c.ok(f.AbandonProvisioning(n.ID, errors.New("conductor restarted before the VM was created")))
+		}
+	}
+	_, err = f.FinishRestore()
+	must(t, err)
+	if restoring, _ := f.Restoring(); restoring {
+		t.Fatal("the restore pass ended")
+	}
+	n, err := f.Node("provisioning-7")
+	must(t, err)
+	if n.State != StateDecommissioned {
+		t.Fatalf("abandoned placeholder: %+v", n)
+	}
+
+	// CreateServer succeeded but WaitForServerReady failed: the VM exists. Mark it unhealthy
+	// (it never came up, so no grace protects it) and delete it through the protocol; a
+	// failed delete keeps the ticket, and the retry finds it.
+	id, err := c.provision("cx32")
+	must(t, err)
+	c.ok(f.Transition(id, StateInitializing, "cloud_init_started"))
+	c.ok(f.Transition(id, StateUnhealthy, "server_never_became_ready"))
+	c.provider.failDelete = errors.New("hetzner: 503")
+	if _, err := f.Decommission(ctx, id, "provisioner", c.provider.DeleteServer); err == nil {
+		t.Fatal("the delete failed")
+	}
+	ticket, ok, err := f.TicketFor(id)
+	must(t, err)
+	if !ok {
+		t.Fatal("a failed delete keeps its ticket")
+	}
+	c.provider.failDelete = nil
+	must(t, c.provider.DeleteServer(ctx, id))
+	must(t, f.CompleteDecommission(ticket))
+	if len(c.provider.servers) != 0 {
+		t.Fatalf("leaked VMs: %v", c.provider.servers)
+	}
+}
+
+// After a restart the conductor refreshes its container view as Docker answers, possibly many
+// times, without ending the recovery protection; it ends it explicitly.
+func TestConductorRefreshesWithoutEndingRecovery(t *testing.T) {
+	dir := t.TempDir()
+	c := newConductor(t, Options{DataDir: dir})
+	id, err := c.provision("cx32")
+	must(t, err)
+	c.cloudInit(id)
+	must(t, c.startServer(id, "mc-1", 1024, nil))
+	must(t, c.fleet.Close())
+	f, err := New(Options{DataDir: dir, ManualClockStart: t0.Add(time.Hour)})
+	must(t, err)
+	t.Cleanup(func() { _ = f.Close() })
+	for i := 0; i < 3; i++ {
+		c.ok(f.SyncContainers(id, []Container{{ID: "mc-1", RAMMB: 1024}}))
+		n, err := f.Node(id)
+		must(t, err)
+		if !n.ContainerSyncPending {
+			t.Fatalf("refresh %d ended the recovery: %+v", i, n)
+		}
+	}
+	c.ok(f.SyncContainers(id, nil)) // the server stopped meanwhile
+	v, err := f.Evaluate(id)
+	must(t, err)
+	if !v.Has(ReasonContainerSyncPending) {
+		t.Fatalf("an empty refreshed view is not yet known empty: %+v", v)
+	}
+	done, err := f.CompleteContainerSync(id)
+	must(t, err)
+	if !done {
+		t.Fatal("the sync was pending")
+	}
+	if v, _ = f.Evaluate(id); v.Has(ReasonContainerSyncPending) || !v.Has(ReasonRecoveryGrace) {
+		t.Fatalf("after completing: %+v", v)
+	}
+	// System nodes never count as capacity for game servers.
+	c.ok(f.Register(NodeSpec{ID: "local-node", Origin: OriginSystem, TotalRAMMB: 65536}))
+	p, err := f.Projection()
+	must(t, err)
+	if p.System.Nodes != 1 || p.System.TotalRAMMB != 65536 || p.Now.TotalRAMMB >= 65536 {
+		t.Fatalf("projection with a system node: %+v", p)
 	}
 }

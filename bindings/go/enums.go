@@ -107,13 +107,17 @@ const (
 	ReasonAlreadyDecommissioned  Reason = 111
 	ReasonDecommissionInProgress Reason = 112
 	ReasonNodeNotFound           Reason = 113
+	// ReasonUnhealthyTooRecent: unhealthy for less than Policy.UnhealthyGrace and the provider
+	// has not confirmed its VM is gone (Fleet.ConfirmGone): a health blip is not a reason to
+	// delete a live worker.
+	ReasonUnhealthyTooRecent Reason = 114
 )
 
 var reasonNames = []string{
 	"system_node", "dedicated_node", "still_starting", "has_containers", "has_reservations",
 	"has_holds", "ready_too_young", "idle_too_recent", "no_container_history",
 	"container_sync_pending", "recovery_grace", "already_decommissioned",
-	"decommission_in_progress", "node_not_found",
+	"decommission_in_progress", "node_not_found", "unhealthy_too_recent",
 }
 
 func (r Reason) String() string {
@@ -128,7 +132,8 @@ func (r Reason) Error() string { return r.String() }
 
 // IsTimer reports whether only time stands in the way for this reason.
 func (r Reason) IsTimer() bool {
-	return r == ReasonReadyTooYoung || r == ReasonIdleTooRecent || r == ReasonRecoveryGrace
+	return r == ReasonReadyTooYoung || r == ReasonIdleTooRecent || r == ReasonRecoveryGrace ||
+		r == ReasonUnhealthyTooRecent
 }
 
 func (r Reason) MarshalText() ([]byte, error) {

@@ -33,6 +33,7 @@ const (
 	CodeClaimNotFound        Code = 21
 	CodeStalePlan            Code = 22
 	CodePoisoned             Code = 23
+	CodeCapacityInUse        Code = 24
 )
 
 // Error is every error the package returns. It keeps the numeric code and what the library
@@ -128,6 +129,9 @@ var (
 	// ErrPoisoned: the fleet refuses work until it is reopened (a failed fsync, an internal
 	// error, or a trap in the WebAssembly backend). Nothing unacknowledged was kept.
 	ErrPoisoned = &Error{Code: CodePoisoned}
+	// ErrCapacityInUse: a node's RAM cannot go below what its containers and claims use, nor
+	// to 0 ("unknown", which switches capacity checks off) while anything is placed on it.
+	ErrCapacityInUse = &Error{Code: CodeCapacityInUse}
 	// ErrPanic: the library caught an internal panic; the call changed nothing.
 	ErrPanic = &Error{Code: CodePanic}
 	// ErrClosed: the Fleet was closed.
@@ -185,6 +189,7 @@ var librarySettingNames = map[string]string{
 	"sync_timeout_ms":          "SyncTimeout",
 	"provisioning_timeout_ms":  "ProvisioningTimeout",
 	"claim_ttl_ms":             "ClaimTTL",
+	"unhealthy_grace_ms":       "UnhealthyGrace",
 	"unhealthy_threshold":      "UnhealthyThreshold",
 	"audit_capacity":           "AuditCapacity",
 	"compact_after_records":    "CompactAfterRecords",

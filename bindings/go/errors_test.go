@@ -225,6 +225,14 @@ func TestPolicyRoundTripAndHealth(t *testing.T) {
 	}
 	_, err = f.SyncContainers("n1", nil)
 	must(t, err)
+	if v, _ = f.Evaluate("n1"); v.Primary != ReasonContainerSyncPending {
+		t.Fatalf("refreshing the view does not end the sync: %+v", v)
+	}
+	done, err := f.CompleteContainerSync("n1")
+	must(t, err)
+	if !done {
+		t.Fatal("a sync was pending")
+	}
 	v, _ = f.Evaluate("n1")
 	if v.Primary != ReasonRecoveryGrace {
 		t.Fatalf("%+v", v)

@@ -102,8 +102,8 @@ func (f *Fleet) do(request op, out any) error {
 	return nil
 }
 
-// checkUTF8 refuses invalid UTF-8 in every string of a request except failure texts (key
-// "error"), which are recorded whatever they hold. encoding/json would otherwise replace the
+// checkUTF8 refuses invalid UTF-8 in every string of a request except the free texts that
+// describe what happened (keys "error" and "evidence"), which are recorded whatever they hold. encoding/json would otherwise replace the
 // bad bytes silently, and a node id "\xff" would become another id instead of an error (the
 // typed calls get ErrInvalidUTF8 from the library; this keeps the JSON calls the same).
 func checkUTF8(v any) error {
@@ -114,7 +114,7 @@ func checkUTF8(v any) error {
 		}
 	case op:
 		for k, x := range v {
-			if k == "error" {
+			if k == "error" || k == "evidence" {
 				continue
 			}
 			if err := checkUTF8(x); err != nil {

@@ -35,13 +35,19 @@ type Policy struct {
 	ClaimTTL time.Duration
 	// UnhealthyThreshold: consecutive failed health checks that make a node unhealthy (3).
 	UnhealthyThreshold int
+	// UnhealthyGrace: an unhealthy node that may have hosted work (it was ready once, hosted
+	// a container, or was found after a restart) may be deleted only this long after it became
+	// unhealthy or its last container left, whichever is later (15m), unless the provider
+	// confirmed its VM is gone (Fleet.ConfirmGone). A VM that never came up is not protected.
+	UnhealthyGrace time.Duration
 }
 
 // Options configure a Fleet. The zero value means the specification's defaults on the wall
 // clock, in memory.
 type Options struct {
-	// ReadyGrace, IdleGrace, PostSyncGrace, SyncTimeout, ProvisioningTimeout, ClaimTTL and
-	// UnhealthyThreshold are the Policy (see there); Fleet.SetPolicy changes them later.
+	// ReadyGrace, IdleGrace, PostSyncGrace, SyncTimeout, ProvisioningTimeout, ClaimTTL,
+	// UnhealthyThreshold and UnhealthyGrace are the Policy (see there); Fleet.SetPolicy
+	// changes them later.
 	ReadyGrace          time.Duration
 	IdleGrace           time.Duration
 	PostSyncGrace       time.Duration
@@ -49,6 +55,7 @@ type Options struct {
 	ProvisioningTimeout time.Duration
 	ClaimTTL            time.Duration
 	UnhealthyThreshold  int
+	UnhealthyGrace      time.Duration
 
 	// AuditCapacity: audit entries kept in memory (1000).
 	AuditCapacity int
@@ -76,6 +83,7 @@ func (o Options) Policy() Policy {
 		ReadyGrace: o.ReadyGrace, IdleGrace: o.IdleGrace, PostSyncGrace: o.PostSyncGrace,
 		SyncTimeout: o.SyncTimeout, ProvisioningTimeout: o.ProvisioningTimeout,
 		ClaimTTL: o.ClaimTTL, UnhealthyThreshold: o.UnhealthyThreshold,
+		UnhealthyGrace: o.UnhealthyGrace,
 	}
 }
 
@@ -140,6 +148,7 @@ type policyJSON struct {
 	SyncTimeoutMs         settingMs `json:"sync_timeout_ms"`
 	ProvisioningTimeoutMs settingMs `json:"provisioning_timeout_ms"`
 	ClaimTTLMs            settingMs `json:"claim_ttl_ms"`
+	UnhealthyGraceMs      settingMs `json:"unhealthy_grace_ms"`
 	UnhealthyThreshold    uint64    `json:"unhealthy_threshold"`
 }
 
@@ -156,6 +165,7 @@ func (p Policy) toJSON(owner string) (policyJSON, error) {
 		{"SyncTimeout", p.SyncTimeout, &j.SyncTimeoutMs},
 		{"ProvisioningTimeout", p.ProvisioningTimeout, &j.ProvisioningTimeoutMs},
 		{"ClaimTTL", p.ClaimTTL, &j.ClaimTTLMs},
+		{"UnhealthyGrace", p.UnhealthyGrace, &j.UnhealthyGraceMs},
 	}
 	for _, d := range durations {
 		v, err := durationSetting(owner, d.field, d.d)
@@ -177,6 +187,7 @@ func (j policyJSON) policy() Policy {
 		SyncTimeout:         j.SyncTimeoutMs.duration(),
 		ProvisioningTimeout: j.ProvisioningTimeoutMs.duration(),
 		ClaimTTL:            j.ClaimTTLMs.duration(),
+		UnhealthyGrace:      j.UnhealthyGraceMs.duration(),
 		UnhealthyThreshold:  int(j.UnhealthyThreshold),
 	}
 }

@@ -49,8 +49,10 @@ type Container struct {
 	RAMMB int
 }
 
-// SyncContainers replaces the node's container view with what it really runs and completes its
-// pending container sync (after a restart or a recovery from unhealthy).
+// SyncContainers replaces the node's container view with what it really runs. It does not end
+// a pending container sync (after a restart or a recovery from unhealthy): call
+// CompleteContainerSync when the view is complete (or FinishRestore for every node at once),
+// so the view can be refreshed during a restore without ending the protection it gives.
 func (f *Fleet) SyncContainers(nodeID string, containers []Container) (ContainerOutcome, error) {
 	pairs := make([][2]any, 0, len(containers))
 	for _, c := range containers {
@@ -62,6 +64,17 @@ func (f *Fleet) SyncContainers(nodeID string, containers []Container) (Container
 	var out ContainerOutcome
 	err := f.do(op{"op": "sync_containers", "node": nodeID, "containers": pairs}, &out)
 	return out, err
+}
+
+// CompleteContainerSync declares the node's container view (refreshed with SyncContainers)
+// complete: it may count as empty from now on, after the post-sync grace. Audited. It returns
+// whether a sync was pending.
+func (f *Fleet) CompleteContainerSync(nodeID string) (bool, error) {
+	var out struct {
+		Completed bool `json:"completed"`
+	}
+	err := f.do(op{"op": "complete_container_sync", "node": nodeID}, &out)
+	return out.Completed, err
 }
 
 // Reserve reserves capacity for a container about to be placed, by its id. A reservation

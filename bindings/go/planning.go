@@ -34,6 +34,9 @@ type Projection struct {
 	ComingNodes []ComingNode
 	Leaving     Capacity // draining
 	Unusable    Capacity // unhealthy
+	// System nodes (local, proxy, control plane) are shown here and never counted as
+	// capacity for game servers in Now, Coming or the utilisation.
+	System Capacity
 	// UtilisationNow is (allocated + reserved) / total over schedulable nodes.
 	UtilisationNow float64
 	// UtilisationProjected counts the capacity coming too.
@@ -56,6 +59,7 @@ func (f *Fleet) Projection() (Projection, error) {
 		} `json:"coming_nodes"`
 		Leaving              Capacity `json:"leaving"`
 		Unusable             Capacity `json:"unusable"`
+		System               Capacity `json:"system"`
 		UtilisationNow       float64  `json:"utilisation_now"`
 		UtilisationProjected float64  `json:"utilisation_projected"`
 	}
@@ -64,7 +68,7 @@ func (f *Fleet) Projection() (Projection, error) {
 	}
 	p := Projection{
 		At: time.UnixMilli(j.AtMs), Now: j.Now, Cordoned: j.Cordoned, Coming: j.Coming,
-		Leaving: j.Leaving, Unusable: j.Unusable,
+		Leaving: j.Leaving, Unusable: j.Unusable, System: j.System,
 		UtilisationNow: j.UtilisationNow, UtilisationProjected: j.UtilisationProjected,
 		ComingNodes: make([]ComingNode, 0, len(j.ComingNodes)),
 	}

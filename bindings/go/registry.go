@@ -23,6 +23,12 @@ type NodeSpec struct {
 	DedicatedStartsReady bool
 	// CreatedAt: recovered nodes only, the VM's creation time at the provider, if known.
 	CreatedAt time.Time
+	// Placeholder: a cloud node registered before its VM exists, under an id of the
+	// caller's, so that projections count the capacity coming. Rename binds it to the
+	// provider's VM (Rename(id, id) when the VM got that id); until then, AbandonProvisioning
+	// retires it when the VM is never created, also after a crash. A node that is not a
+	// placeholder has a VM and is deleted through the decommission protocol.
+	Placeholder bool
 }
 
 func checkRAM(what string, mb int) error {
@@ -70,6 +76,9 @@ func (s NodeSpec) request() (op, error) {
 	if !s.CreatedAt.IsZero() {
 		spec["provisioned_at_ms"] = s.CreatedAt.UnixMilli()
 	}
+	if s.Placeholder {
+		spec["placeholder"] = true
+	}
 	return op{"op": "register", "spec": spec}, nil
 }
 
@@ -77,9 +86,12 @@ func (s NodeSpec) request() (op, error) {
 // start provisioning (ready when BootedFromImage), system and dedicated nodes active,
 // recovered nodes ready with their container sync pending.
 //
-// Registering an id that exists with the same origin is an upsert: the attributes (RAM, cost,
-// instance type, labels) are updated and nothing else changes. Another origin is
-// ErrNodeExists.
+// Registering an id that exists with the same origin is an upsert that merges: the attributes
+// the spec gives (a non-zero TotalRAMMB or HourlyCost, an InstanceType, Labels) replace the
+// node's, the ones it leaves zero or empty stay as they are, and no state changes (use Update to
+// set a value to zero or to remove every label). RAM below what is placed on the node is
+// refused (ErrCapacityInUse). OriginCloud and OriginRecovered count as one origin; another
+// origin is ErrNodeExists.
 func (f *Fleet) Register(spec NodeSpec) (Node, error) {
 	req, err := spec.request()
 	if err != nil {
@@ -100,7 +112,8 @@ type NodeUpdate struct {
 }
 
 // Update changes a node's attributes. RAM below what its containers and claims use is
-// refused (ErrInvalidArgument). Changes of RAM or cost are audited (node_update).
+// refused (ErrCapacityInUse), and so is RAM 0 ("unknown", which switches capacity checks
+// off) while anything is placed on it. Changes of RAM or cost are audited (node_update).
 func (f *Fleet) Update(id string, u NodeUpdate) (Node, error) {
 	update := map[string]any{}
 	if u.TotalRAMMB != nil {
@@ -128,16 +141,20 @@ func (f *Fleet) Update(id string, u NodeUpdate) (Node, error) {
 
 // Rename binds a placeholder to the provider's id: the node keeps its state, metrics,
 // containers and history; a node_renamed entry links both ids, and audit queries find the
-// node's history by either id.
+// node's history by either id. Rename(id, id) binds a placeholder whose VM got the id it
+// already has.
 func (f *Fleet) Rename(oldID, newID string) (Node, error) {
 	var n Node
 	err := f.do(op{"op": "rename", "old": oldID, "new": newID}, &n)
 	return n, err
 }
 
-// AbandonProvisioning records that a VM was never created: a provisioning or initializing
-// node becomes decommissioned with a failed node_provision entry carrying cause. Refused
-// (ErrInvalidTransition) in any other state.
+// AbandonProvisioning records that a placeholder's VM was never created: the placeholder
+// (still provisioning or initializing) becomes decommissioned with a failed node_provision
+// entry carrying cause. Refused for a node that is not a placeholder (ErrInvalidArgument): it
+// has a VM, which must be deleted through the decommission protocol so that a failed delete
+// keeps its ticket and is retried instead of leaking the VM; and in any other state
+// (ErrInvalidTransition).
 func (f *Fleet) AbandonProvisioning(id string, cause error) (Node, error) {
 	var n Node
 	err := f.do(op{"op": "abandon_provisioning", "node": id, "error": errorText(cause)}, &n)

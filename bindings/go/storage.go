@@ -3,6 +3,9 @@ package lifecycle
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 )
 
 // OpenReport says what opening a data directory found.
@@ -87,6 +90,9 @@ type SalvageReport struct {
 // ErrCorrupt) into a new, empty or missing directory, and reports exactly what was lost. It
 // never writes the damaged directory. Open the result with Options.DataDir = to.
 func Salvage(from, to string) (SalvageReport, error) {
+	if err := refuseTargetInside(from, to); err != nil {
+		return SalvageReport{}, err
+	}
 	res, err := salvage(from, to)
 	if err != nil {
 		return SalvageReport{}, err
@@ -96,4 +102,34 @@ func Salvage(from, to string) (SalvageReport, error) {
 		return SalvageReport{}, &Error{Code: CodePanic, Message: fmt.Sprintf("decoding the salvage report: %v", err)}
 	}
 	return r, nil
+}
+
+// refuseTargetInside refuses a salvage target that is the damaged directory or inside it,
+// however it is spelled (symbolic links, "..") and whether or not it exists yet: salvage never
+// writes the directory it reads. The library checks the same; this check also covers the
+// WebAssembly backend, which sees both directories under paths of its own.
+func refuseTargetInside(from, to string) error {
+	real := func(p string) string {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return filepath.Clean(p)
+		}
+		var missing []string
+		for at := abs; ; at = filepath.Dir(at) {
+			if r, err := filepath.EvalSymlinks(at); err == nil {
+				return filepath.Join(append([]string{r}, missing...)...)
+			}
+			if filepath.Dir(at) == at {
+				return abs
+			}
+			missing = append([]string{filepath.Base(at)}, missing...)
+		}
+	}
+	rf, rt := real(from), real(to)
+	if rt == rf || strings.HasPrefix(rt, rf+string(os.PathSeparator)) {
+		return &Error{Code: CodeInvalidArgument, Message: fmt.Sprintf(
+			"invalid argument: the salvage target %s is inside the damaged directory %s: salvage never writes the directory it reads; choose a target outside it",
+			to, from)}
+	}
+	return nil
 }

@@ -1,6 +1,9 @@
 package lifecycle
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Transition moves a node along the transition table, recording reason (required). It returns
 // false when the node already was in that state (a no-op, not an error). Draining and
@@ -30,6 +33,44 @@ func (f *Fleet) ReportHealth(id string, healthy bool) (HealthOutcome, error) {
 	var out HealthOutcome
 	err := f.do(op{"op": "report_health", "node": id, "healthy": healthy}, &out)
 	return out, err
+}
+
+// ReportHealthStatus is ReportHealth with the health checker's three answers. HealthUnknown
+// (it could not tell: no address yet, a probe that timed out) is neither a success nor a
+// failure: it is recorded as the node's health and changes nothing else, so an unknown never
+// makes a worker unhealthy. Report HealthUnhealthy only for a probe that failed.
+func (f *Fleet) ReportHealthStatus(id string, status Health) (HealthOutcome, error) {
+	if status > HealthUnhealthy {
+		return HealthOutcome{}, &Error{Code: CodeUnknownEnum, Message: fmt.Sprintf("%d is not a valid Health", uint32(status))}
+	}
+	var out HealthOutcome
+	err := f.do(op{"op": "report_health", "node": id, "status": status}, &out)
+	return out, err
+}
+
+// ConfirmGone records the provider's word that the node's VM no longer exists (a 404 for its
+// server, say): nothing can run on it. A node that is not unhealthy yet becomes unhealthy, and
+// the unhealthy grace no longer protects it, so its cleanup can go through the decommission
+// protocol at once. evidence is what the provider said (recorded, sanitised). Containers and
+// claims still block a deletion: sync or remove them first. A node with a decommission ticket
+// keeps its state.
+func (f *Fleet) ConfirmGone(id string, evidence string) (Node, error) {
+	var j nodeJSON
+	if err := f.do(op{"op": "confirm_gone", "node": id, "evidence": evidence}, &j); err != nil {
+		return Node{}, err
+	}
+	return j.node(), nil
+}
+
+// Restoring reports whether a restore pass is open: the fleet reopened a data directory that
+// held nodes (or a recovered node was registered) and FinishRestore has not been called since.
+// The conductor's "still restoring" flag lives here.
+func (f *Fleet) Restoring() (bool, error) {
+	var out struct {
+		Restoring bool `json:"restoring"`
+	}
+	err := f.do(op{"op": "restoring"}, &out)
+	return out.Restoring, err
 }
 
 // ExpiredClaim is a claim or reservation that Tick released after its TTL.

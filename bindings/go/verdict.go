@@ -37,6 +37,9 @@ type Explanation struct {
 	// IdleGraceWaivedBy names the evacuate cordon under which the node was emptied, when the
 	// idle grace was waived for that reason.
 	IdleGraceWaivedBy string
+	// UnhealthyGraceWaivedBy is what the provider said when it confirmed the unhealthy node's
+	// VM is gone (Fleet.ConfirmGone), when the unhealthy grace was waived for that reason.
+	UnhealthyGraceWaivedBy string
 }
 
 // Message is the whole verdict in one line, or "" for a verdict without an explanation.
@@ -99,11 +102,12 @@ type verdictJSON struct {
 		Code    int    `json:"code"`
 		Message string `json:"message"`
 	} `json:"reasons"`
-	Message           string  `json:"message"`
-	RetryAfterMs      *int64  `json:"retry_after_ms"`
-	Holds             []Mark  `json:"holds"`
-	Cordons           []Mark  `json:"cordons"`
-	IdleGraceWaivedBy *string `json:"idle_grace_waived_by"`
+	Message                string  `json:"message"`
+	RetryAfterMs           *int64  `json:"retry_after_ms"`
+	Holds                  []Mark  `json:"holds"`
+	Cordons                []Mark  `json:"cordons"`
+	IdleGraceWaivedBy      *string `json:"idle_grace_waived_by"`
+	UnhealthyGraceWaivedBy *string `json:"unhealthy_grace_waived_by"`
 }
 
 func (v *Verdict) UnmarshalJSON(b []byte) error {
@@ -128,6 +132,9 @@ func (j *verdictJSON) verdict() Verdict {
 	}
 	if j.IdleGraceWaivedBy != nil {
 		x.IdleGraceWaivedBy = *j.IdleGraceWaivedBy
+	}
+	if j.UnhealthyGraceWaivedBy != nil {
+		x.UnhealthyGraceWaivedBy = *j.UnhealthyGraceWaivedBy
 	}
 	return v
 }

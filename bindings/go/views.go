@@ -41,6 +41,21 @@ type Node struct {
 	ContainerSyncCompletedAt  time.Time
 	// Decommission is the outstanding ticket, if a decommission is in flight.
 	Decommission *TicketInfo
+	// Placeholder: registered before its VM existed (NodeSpec.Placeholder) and not yet bound
+	// to it with Rename. After a crash, a placeholder without a VM is abandoned
+	// (AbandonProvisioning).
+	Placeholder bool
+	// HealthReportedAt is when the last health result was reported (zero if never).
+	HealthReportedAt time.Time
+	// GoneAtProvider is set while the node is unhealthy and the provider confirmed its VM is
+	// gone (Fleet.ConfirmGone).
+	GoneAtProvider *GoneAtProvider
+}
+
+// GoneAtProvider is the provider's word that a node's VM no longer exists.
+type GoneAtProvider struct {
+	ConfirmedAt time.Time
+	Evidence    string
 }
 
 // ClaimInfo is a claim (or keyed reservation) on a node.
@@ -105,6 +120,12 @@ type nodeJSON struct {
 		IssuedAtMs    int64    `json:"issued_at_ms"`
 		PreDrainState State    `json:"pre_drain_state"`
 	} `json:"decommission"`
+	Placeholder        bool   `json:"placeholder"`
+	HealthReportedAtMs *int64 `json:"health_reported_at_ms"`
+	GoneAtProvider     *struct {
+		ConfirmedAtMs int64  `json:"confirmed_at_ms"`
+		Evidence      string `json:"evidence"`
+	} `json:"gone_at_provider"`
 }
 
 func (n *Node) UnmarshalJSON(b []byte) error {
@@ -138,6 +159,11 @@ func (j *nodeJSON) node() Node {
 		RecoveredAt:               optTime(j.RecoveredAtMs),
 		ContainerSyncPending:      j.ContainerSyncPending,
 		ContainerSyncCompletedAt:  optTime(j.ContainerSyncCompletedAtMs),
+		Placeholder:               j.Placeholder,
+		HealthReportedAt:          optTime(j.HealthReportedAtMs),
+	}
+	if g := j.GoneAtProvider; g != nil {
+		n.GoneAtProvider = &GoneAtProvider{ConfirmedAt: time.UnixMilli(g.ConfirmedAtMs), Evidence: g.Evidence}
 	}
 	if n.Labels == nil {
 		n.Labels = map[string]string{}
@@ -256,6 +282,10 @@ type Summary struct {
 	TotalRAMMB              int `json:"total_ram_mb"`
 	AllocatedRAMMB          int `json:"allocated_ram_mb"`
 	ReservedRAMMB           int `json:"reserved_ram_mb"`
+	// Restoring: a restore pass is open (Fleet.Restoring).
+	Restoring bool `json:"restoring"`
+	// Placeholders not yet bound to their VM.
+	Placeholders int `json:"placeholders"`
 }
 
 // StateHealthCount is one row of Summary.ByStateAndHealth.

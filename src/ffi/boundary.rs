@@ -47,6 +47,9 @@ pub enum nl_result {
     StalePlan = 22,
     /// The fleet refuses work until reopened (a failed fsync, or an internal error).
     Poisoned = 23,
+    /// A node's RAM cannot go below what its containers and claims use (nor to "unknown" while
+    /// anything is placed on it).
+    CapacityInUse = 24,
     SystemNode = 100,
     DedicatedNode = 101,
     StillStarting = 102,
@@ -61,11 +64,12 @@ pub enum nl_result {
     AlreadyDecommissioned = 111,
     DecommissionInProgress = 112,
     NodeNotFoundReason = 113,
+    UnhealthyTooRecent = 114,
 }
 
 impl nl_result {
     /// Every value, for the tests that tie these numbers to the core's.
-    pub const ALL: [nl_result; 38] = [
+    pub const ALL: [nl_result; 40] = [
         Self::Ok,
         Self::NullArgument,
         Self::InvalidUtf8,
@@ -90,6 +94,7 @@ impl nl_result {
         Self::ClaimNotFound,
         Self::StalePlan,
         Self::Poisoned,
+        Self::CapacityInUse,
         Self::SystemNode,
         Self::DedicatedNode,
         Self::StillStarting,
@@ -104,6 +109,7 @@ impl nl_result {
         Self::AlreadyDecommissioned,
         Self::DecommissionInProgress,
         Self::NodeNotFoundReason,
+        Self::UnhealthyTooRecent,
     ];
 
     /// The value with number `n`; `InvalidArgument` for a number the core never produces.
@@ -142,6 +148,7 @@ impl nl_result {
             Self::ClaimNotFound => "NL_RESULT_CLAIM_NOT_FOUND\0",
             Self::StalePlan => "NL_RESULT_STALE_PLAN\0",
             Self::Poisoned => "NL_RESULT_POISONED\0",
+            Self::CapacityInUse => "NL_RESULT_CAPACITY_IN_USE\0",
             Self::SystemNode => "NL_RESULT_SYSTEM_NODE\0",
             Self::DedicatedNode => "NL_RESULT_DEDICATED_NODE\0",
             Self::StillStarting => "NL_RESULT_STILL_STARTING\0",
@@ -156,6 +163,7 @@ impl nl_result {
             Self::AlreadyDecommissioned => "NL_RESULT_ALREADY_DECOMMISSIONED\0",
             Self::DecommissionInProgress => "NL_RESULT_DECOMMISSION_IN_PROGRESS\0",
             Self::NodeNotFoundReason => "NL_RESULT_NODE_NOT_FOUND_REASON\0",
+            Self::UnhealthyTooRecent => "NL_RESULT_UNHEALTHY_TOO_RECENT\0",
         }
     }
 }

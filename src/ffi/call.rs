@@ -17,7 +17,7 @@ use crate::ids::{ClaimId, DecommissionTicket};
 use crate::node::{NodeSpec, NodeUpdate};
 use crate::planning::{ConsolidationPlan, ConsolidationPolicy};
 use crate::policy::Policy;
-use crate::state::LifecycleState;
+use crate::state::{HealthStatus, LifecycleState};
 use serde::Deserialize;
 use serde_json::json;
 use std::time::Duration;
@@ -49,15 +49,29 @@ enum Request {
         to: LifecycleState,
         reason: String,
     },
+    /// `healthy` (true/false) or `status` ("healthy", "unhealthy", "unknown"): exactly one.
     ReportHealth {
         node: String,
-        healthy: bool,
+        #[serde(default)]
+        healthy: Option<bool>,
+        #[serde(default)]
+        status: Option<HealthStatus>,
+    },
+    ConfirmGone {
+        node: String,
+        evidence: String,
     },
     Tick,
     FinishRestore,
     SyncContainers {
         node: String,
         containers: Vec<(String, u64)>,
+        /// Also complete the node's pending container sync (as `complete_container_sync`).
+        #[serde(default)]
+        complete: bool,
+    },
+    CompleteContainerSync {
+        node: String,
     },
     Reserve {
         node: String,
@@ -142,6 +156,7 @@ enum Request {
     },
     Nodes,
     Summary,
+    Restoring,
     NodesPage {
         query: NodeQuery,
     },
@@ -221,10 +236,40 @@ fn dispatch(f: &Fleet, r: Request) -> FfiResult<Vec<u8>> {
         Transition { node, to, reason } => {
             to_value(json!({ "changed": f.transition(&node, to, &reason)?.is_some() }))?
         }
-        ReportHealth { node, healthy } => to_value(f.report_health(&node, healthy)?)?,
+        ReportHealth {
+            node,
+            healthy,
+            status,
+        } => {
+            let status = match (healthy, status) {
+                (Some(true), None) => HealthStatus::Healthy,
+                (Some(false), None) => HealthStatus::Unhealthy,
+                (None, Some(s)) => s,
+                _ => {
+                    return Err(FfiError::invalid(
+                        "report_health takes exactly one of `healthy` and `status`",
+                    ))
+                }
+            };
+            to_value(f.report_health_status(&node, status)?)?
+        }
+        ConfirmGone { node, evidence } => to_value(f.confirm_gone(&node, evidence.as_bytes())?)?,
         Tick => to_value(f.tick()?)?,
         FinishRestore => to_value(json!({ "completed": f.finish_restore()? }))?,
-        SyncContainers { node, containers } => to_value(f.sync_containers(&node, &containers)?)?,
+        SyncContainers {
+            node,
+            containers,
+            complete,
+        } => {
+            let out = f.sync_containers(&node, &containers)?;
+            if complete {
+                f.complete_container_sync(&node)?;
+            }
+            to_value(out)?
+        }
+        CompleteContainerSync { node } => {
+            to_value(json!({ "completed": f.complete_container_sync(&node)? }))?
+        }
         Reserve {
             node,
             container,
@@ -279,6 +324,7 @@ fn dispatch(f: &Fleet, r: Request) -> FfiResult<Vec<u8>> {
         NodeRow { node } => to_value(f.node_row(&node)?)?,
         Nodes => to_value(f.nodes()?)?,
         Summary => to_value(f.summary()?)?,
+        Restoring => to_value(json!({ "restoring": f.restoring()? }))?,
         NodesPage { query } => to_value(f.nodes_page(&query)?)?,
         Projection => to_value(f.projection()?)?,
         AdditionalNodesNeeded {

@@ -129,8 +129,9 @@ pub unsafe extern "C" fn nl_fleet_remove_container(
     })
 }
 
-/// Replaces the node's container view with the JSON list `[["c1",2048],...]` (id, RAM MB) and
-/// completes its pending container sync.
+/// Replaces the node's container view with the JSON list `[["c1",2048],...]` (id, RAM MB). A
+/// pending container sync stays pending: complete it with `nl_fleet_complete_container_sync`
+/// (or `nl_fleet_finish_restore`) once the view is complete.
 #[no_mangle]
 pub unsafe extern "C" fn nl_fleet_sync_containers(
     fleet: *const nl_fleet,
@@ -150,6 +151,28 @@ pub unsafe extern "C" fn nl_fleet_sync_containers(
         let o = f.sync_containers(id, &list)?;
         // SAFETY: optional out-parameter per the contract.
         unsafe { write_opt(outcome_out, o.into()) };
+        Ok(())
+    })
+}
+
+/// Declares the node's container view (refreshed with `nl_fleet_sync_containers`) complete:
+/// its pending container sync ends (audited) and the post-sync grace starts. `completed_out`
+/// (optional) is false when no sync was pending.
+#[no_mangle]
+pub unsafe extern "C" fn nl_fleet_complete_container_sync(
+    fleet: *const nl_fleet,
+    node: *const u8,
+    node_len: usize,
+    completed_out: *mut bool,
+    err_out: *mut *mut nl_error,
+) -> nl_result {
+    ffi_boundary!(err_out, {
+        let f = handles::enter(fleet)?;
+        // SAFETY: pointer + length per the contract.
+        let id = unsafe { str_arg(node, node_len, "node") }?;
+        let done = f.complete_container_sync(id)?;
+        // SAFETY: optional out-parameter per the contract.
+        unsafe { write_opt(completed_out, done) };
         Ok(())
     })
 }

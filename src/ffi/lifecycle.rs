@@ -106,6 +106,9 @@ unsafe fn spec_arg(spec: *const nl_node_spec) -> FfiResult<NodeSpec> {
         provisioned_at_ms: s
             .has_provisioned_at
             .then_some(Timestamp(s.provisioned_at_ms)),
+        // The flat struct has no field for it (its layout is fixed): placeholders are
+        // registered with the JSON operation `register` (`"placeholder": true`).
+        placeholder: false,
     })
 }
 

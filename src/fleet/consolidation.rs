@@ -117,10 +117,13 @@ impl Fleet {
         let cordon = format!("{PLAN_CORDON_PREFIX}{id}");
         self.mutate(|tx| {
             validate_plan(tx, plan, &policy)?;
+            let count = |n: usize, one: &str, many: &str| {
+                format!("{n} {}", if n == 1 { one } else { many })
+            };
             let reason = format!(
-                "consolidation plan {id}: move {} containers off {} nodes, saving {:.4} EUR/h",
-                plan.moves.len(),
-                plan.remove.len(),
+                "consolidation plan {id}: move {} off {}, saving {:.4} EUR/h",
+                count(plan.moves.len(), "container", "containers"),
+                count(plan.remove.len(), "node", "nodes"),
                 plan.savings_eur_per_hour
             );
             for r in &plan.remove {
@@ -181,8 +184,41 @@ impl Fleet {
     }
 }
 
+/// What differs between the containers a node runs and those the plan moves off it, as one
+/// exact sentence, or `None` when they are the same.
+fn container_difference(
+    node: &str,
+    runs: &BTreeMap<&str, u64>,
+    planned: &BTreeMap<&str, u64>,
+) -> Option<String> {
+    let mb = |m: u64| format!("{m} MB");
+    for (c, ram) in runs {
+        match planned.get(c) {
+            None => {
+                return Some(format!(
+                    "node {node} runs container {c} ({}), which the plan does not move",
+                    mb(*ram)
+                ))
+            }
+            Some(p) if p != ram => {
+                return Some(format!(
+                    "container {c} on node {node} now uses {}, the plan moves it as {}",
+                    mb(*ram),
+                    mb(*p)
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    planned
+        .keys()
+        .find(|c| !runs.contains_key(*c))
+        .map(|c| format!("the plan moves container {c} off node {node}, which no longer runs it"))
+}
+
 /// Checks a plan against the fleet as it is now. Every check that `plan_consolidation` made must
-/// still hold, for exactly the containers the plan moves.
+/// still hold, for exactly the containers the plan moves and the costs it counted, so that an
+/// executed plan reports the savings it really makes.
 fn validate_plan(
     tx: &Tx<'_>,
     plan: &ConsolidationPlan,
@@ -191,8 +227,10 @@ fn validate_plan(
     let stale = |why: String| Err(Error::StalePlan(why));
     let g = &*tx.inner;
     let now = tx.now;
-    if !g.claims.is_empty() {
-        return stale(format!("{} placements are pending", g.claims.len()));
+    match g.claims.len() {
+        0 => {}
+        1 => return stale("1 placement is pending".into()),
+        n => return stale(format!("{n} placements are pending")),
     }
     if let Some(last) = g.meta.last_consolidation_at {
         let since = now.elapsed_since(last);
@@ -246,6 +284,18 @@ fn validate_plan(
                 r.node_id
             ));
         }
+        let runs: BTreeMap<&str, u64> = node.containers().collect();
+        let planned = moving_out.remove(r.node_id.as_str()).unwrap_or_default();
+        if let Some(why) = container_difference(&r.node_id, &runs, &planned) {
+            return stale(why);
+        }
+        if node.hourly_cost_eur != r.hourly_cost_eur {
+            return stale(format!(
+                "node {} now costs {} EUR/h, the plan counted {} EUR/h (its savings would be \
+                 misreported)",
+                r.node_id, node.hourly_cost_eur, r.hourly_cost_eur
+            ));
+        }
         let verdict = crate::safety::evaluate(node, &g.policy, now);
         let has_containers = node.container_count() > 0;
         if let Some(b) = verdict.blockers.iter().find(|b| {
@@ -256,16 +306,6 @@ fn validate_plan(
                 "node {} would still be refused: {}",
                 r.node_id,
                 verdict.reason_message(b)
-            ));
-        }
-        let runs: BTreeMap<&str, u64> = node.containers().collect();
-        let planned = moving_out.remove(r.node_id.as_str()).unwrap_or_default();
-        if runs != planned {
-            return stale(format!(
-                "node {} runs {} containers, the plan moves {}",
-                r.node_id,
-                runs.len(),
-                planned.len()
             ));
         }
         savings += node.hourly_cost_eur;
@@ -283,10 +323,20 @@ fn validate_plan(
         let Ok(node) = g.node(to) else {
             return stale(format!("target node {to} is gone"));
         };
-        if !node.is_schedulable() {
+        if !node.state.is_schedulable() {
             return stale(format!(
-                "target node {to} takes no containers ({})",
+                "target node {to} takes no containers: it is {}",
                 node.state
+            ));
+        }
+        if node.is_cordoned() {
+            let cordons: Vec<String> = node
+                .cordons()
+                .map(|(name, c)| format!("{name}: {}", c.reason))
+                .collect();
+            return stale(format!(
+                "target node {to} takes no containers: it is cordoned ({})",
+                cordons.join("; ")
             ));
         }
         if let Some(free) = node.free_ram_mb() {

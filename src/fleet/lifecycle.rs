@@ -1,17 +1,19 @@
 //! Lifecycle events: plain transitions, health results, the timers (`tick`) and the end of the
 //! restore pass after a restart.
 
+use super::views::NodeInfo;
 use super::Fleet;
 use crate::audit::{AuditAction, AuditRecord, AuditResult};
 use crate::clock::Moment;
 use crate::error::{Error, Result};
 use crate::ids::ClaimId;
+use crate::node::GoneAtProvider;
 use crate::node::StateChange;
 use crate::policy::Policy;
 use crate::reason::ReasonCode;
 use crate::safety::{effective_sync_completion, Verdict};
 use crate::state::{HealthStatus, LifecycleState};
-use crate::text::validate_name;
+use crate::text::{sanitize_text, validate_name};
 use serde::{Deserialize, Serialize};
 
 /// What a health report did.
@@ -101,12 +103,28 @@ impl Fleet {
     /// node back to ready (with its container view to re-sync). A node being decommissioned
     /// keeps its state: the deletion decision stands until it is completed or cancelled.
     pub fn report_health(&self, id: &str, healthy: bool) -> Result<HealthOutcome> {
+        let status = if healthy {
+            HealthStatus::Healthy
+        } else {
+            HealthStatus::Unhealthy
+        };
+        self.report_health_status(id, status)
+    }
+
+    /// [`Fleet::report_health`] with the checker's three answers: `Unknown` (it could not
+    /// tell: no address yet, a probe that timed out) is neither a success nor a failure. It is
+    /// recorded as the node's health and changes nothing else: the failure count and the state
+    /// stay as they are, so an unknown never makes a worker unhealthy.
+    pub fn report_health_status(&self, id: &str, status: HealthStatus) -> Result<HealthOutcome> {
         self.mutate(|tx| {
             let threshold = tx.inner.policy.unhealthy_threshold;
             let mut ctx = tx.node(id)?;
             if !ctx.node.state.is_terminal() {
                 let in_flight = ctx.node.drain.is_some();
-                if healthy {
+                ctx.node.health_reported_at = Some(ctx.now.wall);
+                if status == HealthStatus::Unknown {
+                    ctx.node.health = HealthStatus::Unknown;
+                } else if status == HealthStatus::Healthy {
                     ctx.node.consecutive_health_failures = 0;
                     ctx.node.health = HealthStatus::Healthy;
                     if ctx.node.state == LifecycleState::Unhealthy && !in_flight {
@@ -128,6 +146,42 @@ impl Fleet {
                 state: ctx.node.state,
                 consecutive_failures: ctx.node.consecutive_health_failures,
             })
+        })
+    }
+
+    /// The provider confirmed that the node's VM no longer exists (a 404 for its server, say):
+    /// nothing can run on it. A node that is not unhealthy yet becomes unhealthy
+    /// (`gone_at_provider`), and the unhealthy grace no longer protects it, so its cleanup can go
+    /// through the decommission protocol at once. `evidence` is what the provider said (any
+    /// bytes: sanitised). Audited as `node_update`. A node with a decommission ticket keeps its
+    /// state (its deletion is already in flight). Containers and claims still block a deletion:
+    /// sync or remove them.
+    pub fn confirm_gone(&self, id: &str, evidence: &[u8]) -> Result<NodeInfo> {
+        let mut evidence = sanitize_text(evidence);
+        if evidence.is_empty() {
+            evidence = "the caller gave no text".into();
+        }
+        self.mutate(|tx| {
+            let mut ctx = tx.node(id)?;
+            if ctx.node.state.is_terminal() {
+                return Err(Error::InvalidArgument(format!(
+                    "node {id:?} is already decommissioned"
+                )));
+            }
+            let leave = ctx.node.state != LifecycleState::Unhealthy && ctx.node.drain.is_none();
+            if leave {
+                ctx.transition(LifecycleState::Unhealthy, "gone_at_provider", "")?;
+            }
+            ctx.node.health = HealthStatus::Unhealthy;
+            ctx.node.gone = Some(Box::new(GoneAtProvider {
+                confirmed_at_ms: ctx.now.wall,
+                evidence: evidence.clone(),
+            }));
+            ctx.record(
+                AuditRecord::new(AuditAction::NodeUpdate, id, AuditResult::Success)
+                    .reason(0, format!("confirmed_gone_at_provider: {evidence}")),
+            );
+            Ok(NodeInfo::of(ctx.node, ctx.policy, ctx.now))
         })
     }
 
@@ -221,6 +275,7 @@ impl Fleet {
     /// counts as synchronised now (audited). Returns how many nodes it completed.
     pub fn finish_restore(&self) -> Result<usize> {
         self.mutate(|tx| {
+            tx.set_restoring(false);
             let mut pending: Vec<String> = tx
                 .inner
                 .nodes

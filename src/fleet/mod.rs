@@ -69,6 +69,10 @@ pub(crate) struct Inner {
     pub(crate) meta: FleetMeta,
     /// Present when the fleet persists to a data directory.
     pub(crate) storage: Option<Storage>,
+    /// A restore pass is open: the fleet reopened a data directory that held nodes, or a
+    /// recovered node was registered, and `finish_restore` has not run since. Re-entered at
+    /// every open, so not persisted.
+    pub(crate) restoring: bool,
 }
 
 impl Inner {
@@ -86,6 +90,7 @@ impl Inner {
                 last_consolidation_at: None,
             },
             storage: None,
+            restoring: false,
         }
     }
 
@@ -229,6 +234,7 @@ fn enter_recovery(inner: &mut Inner, now: Moment, report: &OpenReport) -> Result
         node.metrics.container_sync_pending_since = Some(now);
         restored += 1;
     }
+    inner.restoring = restored > 0;
     let mut tx = Tx::new(inner, now);
     if report.nodes_restored > 0 || report.snapshot_found || report.journal_records_replayed > 0 {
         tx.stage(

@@ -44,9 +44,9 @@ fn require_not_elsewhere(tx: &Tx<'_>, container_id: &str, node: &str) -> Result<
     }
 }
 
-/// Starts a container on `node`, consuming the claim `claim` if one reserved it. A claim
-/// admitted the placement before any cordon, so only the state has to allow containers then;
-/// without one the node must be schedulable (no cordons).
+/// Starts a container on `node`, consuming the claim `claim` if one reserved it. The node must
+/// be schedulable now, claim or not: a claim made before a cordon does not override it (the
+/// start is refused, and the claim stays until it is released or expires).
 fn start_container(
     tx: &mut Tx<'_>,
     node_id: &str,
@@ -58,13 +58,7 @@ fn start_container(
     let node = tx.node_ref(node_id)?;
     let already_here = node.containers.contains_key(container_id);
     if !already_here {
-        if claim.is_some() {
-            if !node.state.is_schedulable() {
-                return Err(node.not_schedulable());
-            }
-        } else {
-            node.require_schedulable()?;
-        }
+        node.require_schedulable()?;
         node.require_container_slot(container_id)?;
     }
     let key = tx.inner.node_id(node_id).expect("checked above");
@@ -116,11 +110,13 @@ impl Fleet {
         })
     }
 
-    /// Replaces the node's container view with what it really runs (after a restart or a
-    /// health recovery) and completes its pending container sync (audited). A non-empty list
-    /// for a node that is being deleted is refused: cancel the decommission first. An id that
-    /// runs on another node is refused ([`Error::ContainerElsewhere`]): remove it there or
-    /// record its migration first.
+    /// Replaces the node's container view with what it really runs. It does not complete a
+    /// pending container sync (after a restart or a health recovery): that is
+    /// [`Fleet::complete_container_sync`] (or `finish_restore`, or the sync timeout), so the
+    /// view can be refreshed as often as needed during a restore without ending its
+    /// protection. A non-empty list for a node that is being deleted is refused: cancel the
+    /// decommission first. An id that runs on another node is refused
+    /// ([`Error::ContainerElsewhere`]): remove it there or record its migration first.
     pub fn sync_containers(
         &self,
         id: &str,
@@ -154,14 +150,7 @@ impl Fleet {
             }
             let key = tx.inner.node_id(id).expect("checked above");
             let mut ctx = tx.node(id)?;
-            let was_pending = ctx.node.metrics.container_sync_pending_since.is_some();
             let out = ctx.node.sync_containers(&actual, ctx.now);
-            if was_pending {
-                ctx.record(
-                    AuditRecord::new(AuditAction::Recovery, id, AuditResult::Success)
-                        .reason(0, "container_sync_completed"),
-                );
-            }
             ctx.settle_occupancy();
             let outcome = ContainerOutcome::of(ctx.node, true);
             for c in &out.dropped {
@@ -174,6 +163,25 @@ impl Fleet {
                 tx.index_claim(c, None);
             }
             Ok(outcome)
+        })
+    }
+
+    /// Completes the node's pending container sync: its container view (refreshed with
+    /// [`Fleet::sync_containers`]) is what it really runs, so it may count as empty from now
+    /// on, after the post-sync grace. Audited (`recovery`, `container_sync_completed`). Returns
+    /// whether a sync was pending.
+    pub fn complete_container_sync(&self, id: &str) -> Result<bool> {
+        self.mutate(|tx| {
+            let mut ctx = tx.node(id)?;
+            let now = ctx.now;
+            if !ctx.node.complete_sync(now) {
+                return Ok(false);
+            }
+            ctx.record(
+                AuditRecord::new(AuditAction::Recovery, id, AuditResult::Success)
+                    .reason(0, "container_sync_completed"),
+            );
+            Ok(true)
         })
     }
 

@@ -22,10 +22,11 @@ fn describe(changes: &[AttributeChange]) -> String {
 impl Fleet {
     /// Registers a node. Its origin decides the starting state (see [`NodeSpec`]).
     ///
-    /// Registering an id that exists with the same origin is an upsert: it updates the
-    /// attributes (RAM, cost, instance type, labels; RAM or cost changes are audited) and changes
-    /// no state. `cloud` and `recovered` count as the same origin (a recovered node is a cloud
-    /// node found again). Another origin is [`Error::NodeExists`].
+    /// Registering an id that exists with the same origin is an upsert: it merges the
+    /// attributes the spec gives (a non-zero RAM or cost, an instance type, labels) into the
+    /// node and keeps the others (see [`NodeSpec::upsert`]); RAM or cost changes are audited,
+    /// and no state changes. `cloud` and `recovered` count as the same origin (a recovered node
+    /// is a cloud node found again). Another origin is [`Error::NodeExists`].
     pub fn register(&self, spec: NodeSpec) -> Result<NodeInfo> {
         self.mutate(|tx| {
             let node = Node::from_spec(&spec, tx.now)?;
@@ -42,9 +43,12 @@ impl Fleet {
                         ),
                     });
                 }
-                return update_in(tx, &spec.id, &spec.attributes());
+                return update_in(tx, &spec.id, &spec.upsert());
             }
             let state = node.state;
+            if spec.origin == NodeOrigin::Recovered {
+                tx.set_restoring(true);
+            }
             tx.insert(node);
             let mut ctx = tx.node(&spec.id)?;
             let (action, reason) = match (spec.origin, state) {
@@ -76,13 +80,15 @@ impl Fleet {
 
     /// Binds a node to a new id (a placeholder registered before its VM existed gets the
     /// provider's id). State, metrics, containers and history are kept; a `node_renamed` entry
-    /// links both ids. Refused while a decommission is in progress (its ticket names the old
-    /// id) and for a decommissioned node.
+    /// links both ids, and a placeholder is bound to its VM from then on. A placeholder whose VM
+    /// got the id it already has is bound with `rename(id, id)`. Refused while a decommission is
+    /// in progress (its ticket names the old id) and for a decommissioned node.
     pub fn rename(&self, old: &str, new: &str) -> Result<NodeInfo> {
         validate_name("new node id", new)?;
         self.mutate(|tx| {
             let node = tx.node_ref(old)?;
-            if tx.node_ref(new).is_ok() {
+            let in_place = old == new && node.placeholder;
+            if !in_place && tx.node_ref(new).is_ok() {
                 return Err(Error::NodeExists {
                     node: new.to_owned(),
                     detail: format!("cannot rename {old:?} to it"),
@@ -102,8 +108,22 @@ impl Fleet {
                     "node {old:?} is decommissioned and cannot be renamed"
                 )));
             }
+            if in_place {
+                let mut ctx = tx.node(old)?;
+                ctx.node.placeholder = false;
+                ctx.record(
+                    AuditRecord::new(AuditAction::NodeRenamed, old, AuditResult::Success)
+                        .reason(
+                            0,
+                            format!("placeholder {old} bound to its VM under the same id"),
+                        )
+                        .related(old),
+                );
+                return Ok(NodeInfo::of(ctx.node, ctx.policy, ctx.now));
+            }
             let mut node = (*tx.remove(old).expect("checked above")).clone();
             node.id = new.to_owned();
+            node.placeholder = false;
             let containers: Vec<String> = node.containers.keys().cloned().collect();
             let claims: Vec<_> = node.claims.keys().copied().collect();
             let key = tx.insert(node);
@@ -124,14 +144,24 @@ impl Fleet {
         })
     }
 
-    /// The VM of a provisioning or initializing node was never created (or never came up): the
-    /// node becomes `decommissioned`, with a `failed` `node_provision` entry carrying `error`
-    /// (any bytes: they are sanitised, never refused). Refused in any other state, and while
-    /// the node has holds.
+    /// The VM of a placeholder was never created: the node becomes `decommissioned`, with a
+    /// `failed` `node_provision` entry carrying `error` (any bytes: they are sanitised, never
+    /// refused). Only for a placeholder (still provisioning or initializing, never bound to a
+    /// VM, without holds): a node with a VM must be deleted at the provider through the
+    /// decommission protocol, so that a failed delete keeps its ticket and is retried instead
+    /// of leaking the VM.
     pub fn abandon_provisioning(&self, id: &str, error: &[u8]) -> Result<NodeInfo> {
         let error = sanitize_text(error);
         self.mutate(|tx| {
             let node = tx.node_ref(id)?;
+            if !node.placeholder {
+                return Err(Error::InvalidArgument(format!(
+                    "node {id:?} is not a placeholder: its VM exists at the provider. Delete it \
+                     through the decommission protocol (a VM that never came up may be marked \
+                     unhealthy and decommissioned at once), so that a failed delete is retried \
+                     instead of leaking the VM"
+                )));
+            }
             if !node.state.is_starting() {
                 return Err(Error::InvalidTransition {
                     node: id.to_owned(),

@@ -26,6 +26,7 @@ enum Undo {
     Container(String, Option<NodeId>),
     Claim(ClaimId, Option<NodeId>),
     Meta(FleetMeta),
+    Restoring(bool),
 }
 
 pub(crate) struct Tx<'a> {
@@ -193,6 +194,14 @@ impl<'a> Tx<'a> {
         &mut self.inner.meta
     }
 
+    /// Opens or closes the restore pass.
+    pub(crate) fn set_restoring(&mut self, restoring: bool) {
+        if self.inner.restoring != restoring && self.journaled() {
+            self.undo.push(Undo::Restoring(self.inner.restoring));
+        }
+        self.inner.restoring = restoring;
+    }
+
     /// The node that runs container `id`, if any.
     pub(crate) fn container_node(&self, id: &str) -> Option<&NodeId> {
         self.inner.containers.get(id)
@@ -235,6 +244,7 @@ impl<'a> Tx<'a> {
                     inner.claims.remove(&id);
                 }
                 Undo::Meta(m) => inner.meta = m,
+                Undo::Restoring(r) => inner.restoring = r,
             }
         }
     }

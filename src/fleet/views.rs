@@ -5,7 +5,7 @@ use super::{Fleet, Inner, NodeId};
 use crate::clock::{Moment, Timestamp};
 use crate::error::Result;
 use crate::ids::{ClaimId, TicketId};
-use crate::node::{Labels, Node};
+use crate::node::{GoneAtProvider, Labels, Node};
 use crate::policy::{Policy, OFF};
 use crate::safety::{effective_sync_completion, evaluate, Verdict};
 use crate::state::{HealthStatus, LifecycleState, NodeOrigin};
@@ -82,6 +82,12 @@ pub struct NodeInfo {
     pub container_sync_pending: bool,
     pub container_sync_completed_at_ms: Option<Timestamp>,
     pub decommission: Option<TicketInfo>,
+    /// Registered before its VM existed and not bound to it yet.
+    pub placeholder: bool,
+    /// When the last health result was reported.
+    pub health_reported_at_ms: Option<Timestamp>,
+    /// The provider's confirmation that the VM is gone (an unhealthy node only).
+    pub gone_at_provider: Option<GoneAtProvider>,
 }
 
 impl NodeInfo {
@@ -145,6 +151,9 @@ impl NodeInfo {
                 issued_at_ms: d.issued_at,
                 pre_drain_state: d.pre_drain_state,
             }),
+            placeholder: node.placeholder,
+            health_reported_at_ms: node.health_reported_at,
+            gone_at_provider: node.gone.as_deref().cloned(),
         }
     }
 }
@@ -221,6 +230,10 @@ pub struct FleetSummary {
     pub total_ram_mb: u64,
     pub allocated_ram_mb: u64,
     pub reserved_ram_mb: u64,
+    /// A restore pass is open (see [`Fleet::restoring`]).
+    pub restoring: bool,
+    /// Placeholders not yet bound to their VM.
+    pub placeholders: u64,
 }
 
 /// One row of [`FleetSummary::by_state_and_health`].
@@ -240,6 +253,7 @@ impl Fleet {
                 nodes: g.nodes.len() as u64,
                 claims: g.claims.len() as u64,
                 containers: g.containers.len() as u64,
+                restoring: g.restoring,
                 ..Default::default()
             };
             for n in g.nodes.values() {
@@ -249,6 +263,7 @@ impl Fleet {
                     s.cordons += n.cordons.len() as u64;
                 }
                 s.holds += n.holds.len() as u64;
+                s.placeholders += u64::from(n.placeholder);
                 s.decommissions_in_progress += u64::from(n.drain.is_some());
                 s.total_ram_mb = s.total_ram_mb.saturating_add(n.total_ram_mb);
                 s.allocated_ram_mb = s.allocated_ram_mb.saturating_add(n.allocated_ram_mb);
@@ -272,6 +287,13 @@ impl Fleet {
             }
             s
         })
+    }
+
+    /// Whether a restore pass is open: the fleet reopened a data directory that held nodes (or
+    /// a recovered node was registered) and [`Fleet::finish_restore`] has not been called
+    /// since. The conductor's "still restoring" flag lives here.
+    pub fn restoring(&self) -> Result<bool> {
+        self.read(|g, _| g.restoring)
     }
 
     /// The safety verdict for one node now.

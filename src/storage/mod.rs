@@ -175,6 +175,8 @@ pub(crate) struct Storage {
     unsynced_writes: u32,
     last_sync: std::time::Instant,
     poisoned: Option<String>,
+    /// The live journal is of an older format: rotate before appending to it.
+    needs_new_generation: bool,
     shared: Arc<Mutex<Shared>>,
 }
 
@@ -216,6 +218,12 @@ impl Storage {
     pub fn append(&mut self, records: &[RecordOut<'_>]) -> Result<()> {
         if let Some(p) = &self.poisoned {
             return Err(Error::Poisoned(p.clone()));
+        }
+        if self.needs_new_generation {
+            // Into a journal of the current format (see FORMAT_VERSION). If this fails nothing
+            // was written and the mutation is refused; the next one tries again.
+            self.rotate()?;
+            self.needs_new_generation = false;
         }
         let payload = serde_json::to_vec(records)
             .map_err(|e| Error::Storage(format!("encoding a journal record: {e}")))?;

@@ -5,7 +5,9 @@
 
 use super::frame::{Item, Reader, Stop};
 use super::fs::Fs;
-use super::records::{FileHeader, FileKind, Record, Replay, FORMAT_VERSION};
+use super::records::{
+    FileHeader, FileKind, Record, Replay, FORMAT_VERSION, OLDEST_READABLE_FORMAT,
+};
 use super::{
     create_journal, io_err, journal_name, snapshot_name, write_snapshot, FleetMeta, FleetState,
     OpenReport, Opened, Shared, Storage, StorageOptions,
@@ -64,7 +66,7 @@ fn read_header<R: std::io::Read>(
     }
     let v: Version = serde_json::from_slice(&payload)
         .map_err(|e| Error::corrupt(path, 0, format!("header: {e}")))?;
-    if v.format_version != FORMAT_VERSION {
+    if !(OLDEST_READABLE_FORMAT..=FORMAT_VERSION).contains(&v.format_version) {
         return Err(Error::UnsupportedFormat {
             path: path.display().to_string(),
             found: v.format_version,
@@ -473,7 +475,7 @@ pub(super) fn open(
         .collect();
     obsolete.extend(temporary);
     remove_all(&*fs, dir, &obsolete, &mut report)?;
-    let storage = storage(
+    let mut storage = storage(
         fs,
         dir,
         options,
@@ -485,6 +487,10 @@ pub(super) fn open(
         bytes,
         live.records,
     );
+    // A journal of an older format takes no record of this one: the next write starts the
+    // next generation (the restart's audit entry, at open; on a full disk it is left out and
+    // the first mutation tries again).
+    storage.needs_new_generation = live.header.format_version < FORMAT_VERSION;
     let state = FleetState {
         meta: FleetMeta {
             instance_id,
@@ -555,6 +561,7 @@ fn storage(
         unsynced_writes: 0,
         last_sync: std::time::Instant::now(),
         poisoned: None,
+        needs_new_generation: false,
         shared: Arc::new(parking_lot::Mutex::new(Shared::default())),
     }
 }

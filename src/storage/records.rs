@@ -11,8 +11,16 @@ use crate::node::Node;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-/// The on-disk format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 2;
+/// The on-disk format this build writes.
+///
+/// 3 (0.3): node records may carry fields 0.2 does not know (placeholder, gone at provider,
+/// last health report). 0.2 ignores unknown fields, so it must never read a file that may hold
+/// them: every file this build writes says 3, which 0.2 refuses as `UnsupportedFormat`.
+pub const FORMAT_VERSION: u32 = 3;
+
+/// The oldest on-disk format this build reads (0.2's). A directory of that format is read as
+/// is, and the first mutation starts a new journal of the current format.
+pub const OLDEST_READABLE_FORMAT: u32 = 2;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Bytes of one file that did not verify.
@@ -158,11 +158,62 @@ type FileRecords = (Option<FileHeader>, BTreeMap<u64, Vec<u8>>);
 /// Salvages `from` into the new directory `to` (which must not exist or be empty), on the real
 /// file system.
 pub fn salvage(from: &Path, to: &Path) -> Result<SalvageReport> {
+    // The real paths, so that a symbolic link or `..` cannot hide that the target is inside
+    // the damaged directory. The target need not exist: its nearest existing ancestor is
+    // resolved and the rest appended.
+    let real = |p: &Path| -> PathBuf {
+        let mut missing = Vec::new();
+        let mut at = p.to_path_buf();
+        loop {
+            if let Ok(c) = std::fs::canonicalize(&at) {
+                return missing.iter().rev().fold(c, |acc, part| acc.join(part));
+            }
+            match (at.file_name().map(|n| n.to_owned()), at.parent()) {
+                (Some(name), Some(parent)) => {
+                    missing.push(name);
+                    at = parent.to_path_buf();
+                }
+                _ => return lexical(p),
+            }
+        }
+    };
+    refuse_target_inside(&real(from), &real(to), from, to)?;
     salvage_with(Arc::new(OsFs), from, to)
+}
+
+/// `p` with `.` and `..` resolved by position (no file system access).
+fn lexical(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+/// Salvage writes a new directory and never the damaged one: a target that is the damaged
+/// directory, or inside it, is refused.
+fn refuse_target_inside(from: &Path, to: &Path, shown_from: &Path, shown_to: &Path) -> Result<()> {
+    if to.starts_with(from) {
+        return Err(Error::InvalidArgument(format!(
+            "the salvage target {} is inside the damaged directory {}: salvage never writes \
+             the directory it reads; choose a target outside it",
+            shown_to.display(),
+            shown_from.display()
+        )));
+    }
+    Ok(())
 }
 
 /// [`salvage`] on any file system.
 pub fn salvage_with(fs: Arc<dyn Fs>, from: &Path, to: &Path) -> Result<SalvageReport> {
+    refuse_target_inside(&lexical(from), &lexical(to), from, to)?;
     let names = fs.list(from).map_err(|e| io_err(from, "listing", e))?;
     if fs.list(to).is_ok_and(|n| !n.is_empty()) {
         return Err(Error::InvalidArgument(format!(

@@ -117,3 +117,30 @@ func TestUsageAndFailuresExit2(t *testing.T) {
 		t.Fatalf("salvage of a missing directory: exit %d", code)
 	}
 }
+
+// A target inside the damaged directory is refused, however it is spelled, on both backends,
+// and nothing is written there.
+func TestATargetInsideTheDamagedDirectoryIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	fill(t, dir)
+	before, _ := os.ReadDir(dir)
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(dir, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, target := range []string{dir, filepath.Join(dir, "out"), filepath.Join(dir, "a", "..", "out"), filepath.Join(link, "out")} {
+		_, err := lifecycle.Salvage(dir, target)
+		if !errors.Is(err, lifecycle.ErrInvalidArgument) {
+			t.Fatalf("%s: want ErrInvalidArgument, got %v", target, err)
+		}
+		want := "lifecycle: invalid argument: the salvage target " + target + " is inside the damaged directory " + dir +
+			": salvage never writes the directory it reads; choose a target outside it"
+		if err.Error() != want {
+			t.Fatalf("%s:\ngot  %v\nwant %s", target, err, want)
+		}
+	}
+	after, _ := os.ReadDir(dir)
+	if len(after) != len(before) {
+		t.Fatalf("the damaged directory changed: %d entries, then %d", len(before), len(after))
+	}
+}
