@@ -6,7 +6,8 @@
 //
 // Every request costs O(limit) (plus O(log n) to seek), never O(fleet) or O(ring): pages are
 // cut in the library, under its lock only while the page is copied. Consolidation plans are
-// O(n log n) and run at most Options.MaxConcurrentPlans at a time (429 beyond). Every answer,
+// O(n log n); they run at most Options.MaxConcurrentPlans at a time and Options.PlansPerMinute a
+// minute (429 with Retry-After beyond). A closed fleet answers 503. Every answer,
 // errors and unknown paths included, is JSON; malformed, repeated, empty, out-of-range, NaN or
 // infinite parameters are a 400 naming the parameter. The contract is openapi.yaml (served at
 // GET /openapi.yaml), and the tests validate every response against it.
@@ -42,6 +43,11 @@ type Options struct {
 	MaxPageSize int
 	// MaxConcurrentPlans bounds concurrent consolidation plans (1); more answer 429.
 	MaxConcurrentPlans int
+	// PlansPerMinute and PlanBurst bound the rate of consolidation plans (6 a minute, in bursts
+	// of up to 2): a plan is O(n log n) in fleet size, so a client asking back to back would
+	// keep a core busy. Beyond the rate the answer is 429 with Retry-After (whole seconds).
+	PlansPerMinute int
+	PlanBurst      int
 }
 
 const (
@@ -56,6 +62,7 @@ type handler struct {
 	opts  Options
 	mux   *http.ServeMux
 	plans chan struct{} // a slot per consolidation plan allowed to run
+	rate  *planRate
 }
 
 // New returns the API for fleet, to be mounted where the caller likes (e.g. under
@@ -70,7 +77,14 @@ func New(fleet *lifecycle.Fleet, opts Options) http.Handler {
 	if opts.DeleteTimeout <= 0 {
 		opts.DeleteTimeout = defaultDeleteTimeout
 	}
-	h := &handler{fleet: fleet, opts: opts, mux: http.NewServeMux(), plans: make(chan struct{}, opts.MaxConcurrentPlans)}
+	if opts.PlansPerMinute <= 0 {
+		opts.PlansPerMinute = 6
+	}
+	if opts.PlanBurst <= 0 {
+		opts.PlanBurst = 2
+	}
+	h := &handler{fleet: fleet, opts: opts, mux: http.NewServeMux(), plans: make(chan struct{}, opts.MaxConcurrentPlans),
+		rate: newPlanRate(opts.PlansPerMinute, opts.PlanBurst, time.Now)}
 	h.mux.HandleFunc("GET /nodes", h.nodes)
 	h.mux.HandleFunc("GET /nodes/{id}", h.node)
 	h.mux.HandleFunc("GET /audit", h.audit)

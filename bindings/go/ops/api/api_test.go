@@ -580,3 +580,75 @@ func TestInterruptedDecommissionIsRecoverable(t *testing.T) {
 		t.Fatalf("after cancel: %v", back)
 	}
 }
+
+// Plans are limited in rate too (a plan is O(n log n)): back to back, the burst passes and the
+// rest answer 429 with a Retry-After that is the wait for the next token, as described.
+func TestPlansAreRateLimited(t *testing.T) {
+	api := New(fleet(t), Options{}).(*handler)
+	now := time.Unix(1_767_225_600, 0)
+	api.rate = newPlanRate(6, 2, func() time.Time { return now })
+	var ok, limited int
+	for i := 0; i < 25; i++ {
+		rec := httptest.NewRecorder()
+		api.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/consolidation-plan", nil))
+		validate(t, http.MethodGet, "/consolidation-plan", rec)
+		switch rec.Code {
+		case http.StatusOK:
+			ok++
+		case http.StatusTooManyRequests:
+			limited++
+			if got := rec.Header().Get("Retry-After"); got != "10" {
+				t.Fatalf("plan %d: Retry-After %q, want 10 (6 a minute)", i, got)
+			}
+			if msg := decode(t, rec)["error"]; msg != "consolidation plans are limited to 6 a minute (bursts of 2); retry in 10s" {
+				t.Fatalf("plan %d: %v", i, msg)
+			}
+		default:
+			t.Fatalf("plan %d: status %d", i, rec.Code)
+		}
+	}
+	if ok != 2 || limited != 23 {
+		t.Fatalf("25 back-to-back plans: %d answered, %d limited (want 2 and 23)", ok, limited)
+	}
+	now = now.Add(5 * time.Second)
+	rec := do(t, api, http.MethodGet, "/consolidation-plan", "", http.StatusTooManyRequests)
+	if got := rec.Header().Get("Retry-After"); got != "5" {
+		t.Fatalf("halfway to the next token: Retry-After %q", got)
+	}
+	now = now.Add(5 * time.Second)
+	do(t, api, http.MethodGet, "/consolidation-plan", "", http.StatusOK)
+	// A malformed request costs no token.
+	now = now.Add(time.Minute)
+	for i := 0; i < 5; i++ {
+		do(t, api, http.MethodGet, "/consolidation-plan?min_idle_ms=-1", "", http.StatusBadRequest)
+	}
+	do(t, api, http.MethodGet, "/consolidation-plan", "", http.StatusOK)
+	do(t, api, http.MethodGet, "/consolidation-plan", "", http.StatusOK)
+}
+
+// A closed fleet answers 503 on every endpoint that reads or changes it, and the contract
+// describes that answer for each of them.
+func TestAClosedFleetAnswers503AsDescribed(t *testing.T) {
+	f := fleet(t)
+	api := New(f, Options{Authorize: allow, Delete: (&provider{}).Delete})
+	must(t, f.Close())
+	for _, c := range []struct{ method, target, body string }{
+		{http.MethodGet, "/nodes", ""},
+		{http.MethodGet, "/nodes/a", ""},
+		{http.MethodGet, "/audit", ""},
+		{http.MethodGet, "/projection", ""},
+		{http.MethodGet, "/consolidation-plan", ""},
+		{http.MethodPost, "/nodes/a/decommission", ""},
+		{http.MethodGet, "/nodes/a/ticket", ""},
+		{http.MethodPost, "/nodes/a/ticket/complete", `{"ticket":"00112233445566778899aabbccddeeff"}`},
+		{http.MethodPost, "/nodes/a/ticket/fail", `{"ticket":"00112233445566778899aabbccddeeff","error":"x"}`},
+		{http.MethodPost, "/nodes/a/ticket/cancel", `{"ticket":"00112233445566778899aabbccddeeff","reason":"x"}`},
+	} {
+		rec := do(t, api, c.method, c.target, c.body, http.StatusServiceUnavailable)
+		if msg := decode(t, rec)["error"]; msg != "lifecycle: fleet is closed" {
+			t.Fatalf("%s %s: %v", c.method, c.target, msg)
+		}
+	}
+	// The contract itself does not need the fleet.
+	do(t, api, http.MethodGet, "/openapi.yaml", "", http.StatusOK)
+}

@@ -1,8 +1,11 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	lifecycle "github.com/payperplay/node-lifecycle/bindings/go"
 )
@@ -176,6 +179,13 @@ func (h *handler) plan(w http.ResponseWriter, r *http.Request) {
 	default:
 		w.Header().Set("Retry-After", "1")
 		writeJSON(w, http.StatusTooManyRequests, errorDTO{Error: "a consolidation plan is being computed; retry shortly"})
+		return
+	}
+	if wait := h.rate.take(); wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+		writeJSON(w, http.StatusTooManyRequests, errorDTO{Error: fmt.Sprintf(
+			"consolidation plans are limited to %d a minute (bursts of %d); retry in %v",
+			h.opts.PlansPerMinute, h.opts.PlanBurst, wait.Round(time.Millisecond))})
 		return
 	}
 	plan, err := h.fleet.ConsolidationPlan(req)
