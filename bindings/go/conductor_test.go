@@ -868,3 +868,70 @@ func TestConductorRefreshesWithoutEndingRecovery(t *testing.T) {
 		t.Fatalf("projection with a system node: %+v", p)
 	}
 }
+
+// What an attacker and a careless operator tried against 0.2.0, on either backend: a claim or
+// reservation made before a cordon, a new evacuate cordon on an already empty node, a plan
+// executed after a cost change.
+func TestConductorCordonsAndPlansSayTheTruth(t *testing.T) {
+	c := newConductor(t, Options{})
+	id, err := c.provision("cx32")
+	must(t, err)
+	c.cloudInit(id)
+	claim, err := c.fleet.Claim(id, 1024, 0)
+	must(t, err)
+	_, err = c.fleet.Reserve(id, "mc-reserved", 512)
+	must(t, err)
+	c.ok(c.fleet.Cordon(id, "disk_full", "disk at 97%", false))
+	if _, err := c.fleet.ConfirmClaim(claim, "mc-claimed"); !errors.Is(err, ErrNotSchedulable) {
+		t.Fatalf("a claim made before the cordon started its container: %v", err)
+	}
+	if _, err := c.fleet.AddContainer(id, "mc-reserved", 512); !errors.Is(err, ErrNotSchedulable) {
+		t.Fatalf("a reservation made before the cordon started its container: %v", err)
+	}
+	n, err := c.fleet.Node(id)
+	must(t, err)
+	if len(n.Containers) != 0 || len(n.Claims) != 2 {
+		t.Fatalf("the claims stay until released or expired, nothing runs: %+v", n)
+	}
+	_, err = c.fleet.ReleaseClaim(claim)
+	must(t, err)
+	_, err = c.fleet.ReleaseReservation(id, "mc-reserved")
+	must(t, err)
+	c.ok(c.fleet.Uncordon(id, "disk_full"))
+
+	// Emptied under an evacuate cordon: the idle grace is waived; the cordon is lifted, and a
+	// new one of the same name placed on the empty node waives nothing.
+	must(t, c.startServer(id, "mc-1", 1024, nil))
+	c.ok(c.fleet.Cordon(id, "drain-me", "maintenance", true))
+	c.ok(c.fleet.RemoveContainer(id, "mc-1"))
+	if v, _ := c.fleet.Explain(id); !v.Allowed || v.Explanation.IdleGraceWaivedBy != "drain-me" {
+		t.Fatalf("emptied by the evacuation: %+v", v)
+	}
+	c.ok(c.fleet.Uncordon(id, "drain-me"))
+	c.ok(c.fleet.Cordon(id, "drain-me", "again", true))
+	if v, _ := c.fleet.Explain(id); v.Allowed || v.Primary != ReasonIdleTooRecent {
+		t.Fatalf("a new cordon of the same name on an empty node waived the idle grace: %+v", v)
+	}
+	c.ok(c.fleet.Uncordon(id, "drain-me"))
+
+	// A plan executed after the cost of a node it removes changed is stale, naming why.
+	other, err := c.provision("cx32")
+	must(t, err)
+	c.cloudInit(other)
+	must(t, c.startServer(other, "mc-2", 512, nil))
+	must(t, c.fleet.Advance(time.Hour))
+	plan, err := c.fleet.ConsolidationPlan(ConsolidationRequest{Policy: ConsolidationPolicy{MaxUtilisationAfter: 1}})
+	must(t, err)
+	if !plan.Worthwhile {
+		t.Fatalf("plan: %+v", plan)
+	}
+	removed := plan.Remove[0]
+	cheaper := removed.HourlyCost / 2
+	c.ok(c.fleet.Update(removed.NodeID, NodeUpdate{HourlyCost: &cheaper}))
+	_, err = c.fleet.ExecutePlan(plan, ConsolidationPolicy{MaxUtilisationAfter: 1})
+	want := fmt.Sprintf("lifecycle: stale consolidation plan: node %s now costs %v EUR/h, the plan counted %v EUR/h (its savings would be misreported)",
+		removed.NodeID, cheaper, removed.HourlyCost)
+	if !errors.Is(err, ErrStalePlan) || err.Error() != want {
+		t.Fatalf("a plan whose figures changed:\ngot  %v\nwant %s", err, want)
+	}
+}
