@@ -64,8 +64,16 @@ func compilationCacheDir() string {
 	return ""
 }
 
+// wasmMissing says why there is no module to run (set by wasm_dev.go when the checkout's module
+// is not built; the shipped module is always there).
+var wasmMissing error
+
 func loadEngine() (*wasmEngine, error) {
 	engineOnce.Do(func() {
+		if wasmMissing != nil {
+			engineErr = wasmMissing
+			return
+		}
 		ctx := context.Background()
 		cfg := wazero.NewRuntimeConfig()
 		if dir := compilationCacheDir(); dir != "" {

@@ -3,7 +3,7 @@
 // directory, under the prefix "<module>@<version>/", except nested modules (directories with
 // their own go.mod), files the repository ignores (listed with -skip) and test binaries.
 //
-//	go run ./scripts/modzip -skip wasm/dev DIR MODULE VERSION OUT.zip
+//	go run ./scripts/modzip -skip wasm/dev/node_lifecycle.wasm DIR MODULE VERSION OUT.zip
 package main
 
 import (
