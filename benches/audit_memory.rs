@@ -41,7 +41,7 @@ fn main() {
     let record = |i: u64| {
         let rec = AuditRecord::new(
             AuditAction::ScaleUp,
-            &format!("node-{:03}", i % 100),
+            format!("node-{:03}", i % 100),
             AuditResult::Success,
         )
         .reason(0, "load")

@@ -64,7 +64,8 @@ fn single_operations(c: &mut Criterion) {
         g.bench_function(format!("flat verdict, {what} node"), |b| {
             b.iter(|| {
                 black_box(
-                    f.with_verdict(black_box(id), |v| (v.allowed, v.primary, v.blockers.len()))
+                    f.decide(black_box(id))
+                        .map(|d| (d.allowed(), d.primary(), d.blockers.len()))
                         .unwrap(),
                 )
             })
@@ -142,7 +143,7 @@ fn audit_queries(c: &mut Criterion) {
         for i in 0..(capacity * 2) {
             let rec = AuditRecord::new(
                 AuditAction::LifecycleTransition,
-                &format!("node-{:08}", i % 1000),
+                format!("node-{:08}", i % 1000),
                 AuditResult::Success,
             );
             ring.append(rec, Timestamp(i as i64));
@@ -184,7 +185,7 @@ fn fleet_wide(c: &mut Criterion) {
             |b, f| {
                 b.iter(|| {
                     let mut allowed = 0usize;
-                    f.with_verdicts(|_, v| allowed += v.allowed as usize)
+                    f.with_decisions(|_, d| allowed += d.allowed() as usize)
                         .unwrap();
                     black_box(allowed)
                 })

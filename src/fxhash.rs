@@ -18,20 +18,35 @@ impl FxHasher {
     }
 }
 
+fn word8(b: &[u8]) -> u64 {
+    u64::from_le_bytes(b[..8].try_into().expect("8 bytes"))
+}
+
 impl Hasher for FxHasher {
     #[inline]
     fn write(&mut self, bytes: &[u8]) {
-        // The length first, so that zero padding of the last word never makes two keys equal.
-        self.add(bytes.len() as u64);
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            self.add(u64::from_le_bytes(c.try_into().expect("8 bytes")));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut buf = [0u8; 8];
-            buf[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(buf));
+        // The length first: the words below then determine the key (for keys of one length
+        // they cover every byte), and overlapping reads never make two keys equal.
+        let n = bytes.len();
+        self.add(n as u64);
+        if n >= 8 {
+            let mut chunks = bytes.chunks_exact(8);
+            for c in &mut chunks {
+                self.add(word8(c));
+            }
+            if !chunks.remainder().is_empty() {
+                // The last eight bytes, overlapping the last full word: fixed-size reads only
+                // (a variable-length copy is a call to memcpy, a third of a short key's hash).
+                self.add(word8(&bytes[n - 8..]));
+            }
+        } else if n >= 4 {
+            let lo = u32::from_le_bytes(bytes[..4].try_into().expect("4 bytes"));
+            let hi = u32::from_le_bytes(bytes[n - 4..].try_into().expect("4 bytes"));
+            self.add(u64::from(lo) | u64::from(hi) << 32);
+        } else if n > 0 {
+            let w =
+                u64::from(bytes[0]) | u64::from(bytes[n / 2]) << 8 | u64::from(bytes[n - 1]) << 16;
+            self.add(w);
         }
     }
 
@@ -72,5 +87,20 @@ mod tests {
             (0..10_000).map(|i| h(&format!("worker-{i}"))).collect();
         assert_eq!(hashes.len(), 10_000);
         assert_ne!(h("a"), h("a\0"));
+    }
+
+    #[test]
+    fn every_byte_of_every_length_counts() {
+        // The short-key reads overlap; a change in any one byte must still change the hash.
+        let b = FxBuildHasher::default();
+        for len in 0..=24usize {
+            let base: Vec<u8> = (0..len as u8).map(|i| b'a' + i).collect();
+            let h0 = b.hash_one(&base[..]);
+            for pos in 0..len {
+                let mut other = base.clone();
+                other[pos] = b'Z';
+                assert_ne!(b.hash_one(&other[..]), h0, "length {len}, byte {pos}");
+            }
+        }
     }
 }

@@ -799,9 +799,9 @@ pub fn plan_node(
         0
     } else {
         let since = m
-            .last_container_at
-            .or(m.initialized_at)
-            .unwrap_or(m.provisioned_at);
+            .last_container_at()
+            .or(m.initialized_at())
+            .unwrap_or(m.provisioned_at());
         now.elapsed_since(since)
     };
     PlanNode {

@@ -1,91 +1,174 @@
 //! The safety rules: may this node be deleted now, and if not, every reason why.
 //!
-//! [`evaluate`] is a pure function of (node, policy, now): no clock, no lock, no I/O. The fleet
-//! calls it under its lock with the time it read once. Rule numbers refer to the specification
-//! (docs/REFERENCE.md). The answer, a [`Verdict`], is defined in [`crate::verdict`].
+//! [`decide`] is a pure function of (inputs, policy, now): no clock, no lock, no I/O. Its
+//! inputs are [`VerdictInputs`], the few numbers of a node the rules read, packed so that the
+//! fleet keeps them for every node in one array and a whole-fleet evaluation walks it at memory
+//! speed. [`evaluate`] is the same decision for a node, with the names (holds, cordons, who
+//! waived a grace) that explain it. Rule numbers refer to the specification
+//! (docs/REFERENCE.md). The answers, [`Decision`] and [`Verdict`], are defined in
+//! [`crate::verdict`].
 
 pub use crate::clock::human_duration;
 use crate::clock::Moment;
+use crate::metrics::OptMoment;
 use crate::node::Node;
 use crate::policy::Policy;
 use crate::reason::ReasonCode;
 use crate::state::{LifecycleState, NodeOrigin};
-pub use crate::verdict::{Blocker, Blockers, Verdict};
+pub use crate::verdict::{Blocker, Blockers, Decision, Verdict};
 
-/// The verdict that `blockers` make for `node` at `now`: the retry time when timers are the
-/// only blockers, and the holds and cordons by name where they explain a refusal.
-fn verdict_for(node: &Node, blockers: Blockers, now: Moment) -> Verdict {
-    let timers_only = !blockers.is_empty() && blockers.iter().all(|b| b.code.is_timer());
-    let retry_after = timers_only.then(|| {
-        let wait = blockers.iter().map(|b| b.remaining_ms).max().unwrap_or(0);
-        now.wall_in(wait)
-    });
-    let names = |it: &mut dyn Iterator<Item = (String, String)>| it.collect::<Vec<_>>();
-    let holds = if blockers.iter().any(|b| b.code == ReasonCode::HasHolds) {
-        names(&mut node.holds().map(|(n, d)| (n.to_owned(), d.to_owned())))
-    } else {
-        Vec::new()
-    };
-    let cordons = if !blockers.is_empty() && node.is_cordoned() {
-        names(
-            &mut node
-                .cordons()
-                .map(|(n, c)| (n.to_owned(), c.reason.clone())),
-        )
-    } else {
-        Vec::new()
-    };
-    Verdict {
-        allowed: blockers.is_empty(),
-        state: node.state(),
-        primary: blockers.first().map(|b| b.code),
-        blockers,
-        retry_after,
-        holds,
-        cordons,
-        idle_grace_waived_by: None,
-        unhealthy_grace_waived_by: None,
+/// What the rules read of a node, and nothing else (48 bytes). Instants are monotonic
+/// milliseconds: graces are measured on the monotonic clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VerdictInputs {
+    state: u8,
+    origin: u8,
+    flags: u8,
+    pub containers: u32,
+    pub reservations: u32,
+    pub holds: u32,
+    /// Rule 4: when cloud-init completed, or when the node was registered if it never did.
+    ready_since: i64,
+    /// Rule 5 and 6: when the last container left ([`NEVER`] if none ever did).
+    last_container_at: i64,
+    /// Rule 6: when the node entered its state.
+    state_entered_at: i64,
+    /// Rule 7: since when the container sync is pending ([`SYNC_PENDING`]), or when it
+    /// completed; [`NEVER`] if the node never had to re-sync.
+    sync_at: i64,
+}
+
+/// "Never happened" in a [`VerdictInputs`] instant.
+const NEVER: i64 = i64::MIN;
+
+const MAY_HAVE_HOSTED_WORK: u8 = 1;
+const GONE_AT_PROVIDER: u8 = 2;
+const EVACUATED: u8 = 4;
+/// `sync_at` is when the pending sync started (else when the sync completed).
+const SYNC_PENDING: u8 = 8;
+
+fn mono_of(m: OptMoment) -> i64 {
+    m.get().map_or(NEVER, |m| m.mono)
+}
+
+impl Default for VerdictInputs {
+    fn default() -> Self {
+        VerdictInputs {
+            state: LifecycleState::Decommissioned as u8,
+            origin: NodeOrigin::Cloud as u8,
+            flags: 0,
+            containers: 0,
+            reservations: 0,
+            holds: 0,
+            ready_since: 0,
+            last_container_at: NEVER,
+            state_entered_at: 0,
+            sync_at: NEVER,
+        }
     }
 }
 
-/// If a grace started at `since` has not yet run at `now`, the blocker for it. A grace that is
-/// off never blocks.
-fn grace_blocker(code: ReasonCode, since: Moment, grace_ms: u64, now: Moment) -> Option<Blocker> {
+impl VerdictInputs {
+    pub fn of(node: &Node) -> VerdictInputs {
+        let m = &node.metrics;
+        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        let mut flags = 0;
+        if node.may_have_hosted_work() {
+            flags |= MAY_HAVE_HOSTED_WORK;
+        }
+        // Both live in the node's out-of-line part, which most nodes do not have.
+        if node.rare.is_some() {
+            if node.gone_at_provider().is_some() {
+                flags |= GONE_AT_PROVIDER;
+            }
+            if node.evacuation().is_some() {
+                flags |= EVACUATED;
+            }
+        }
+        let sync_at = match m.container_sync_pending_since.get() {
+            Some(since) => {
+                flags |= SYNC_PENDING;
+                since.mono
+            }
+            None => mono_of(m.container_sync_completed_at),
+        };
+        VerdictInputs {
+            state: node.state as u8,
+            origin: node.origin as u8,
+            flags,
+            containers: count(node.container_count()),
+            reservations: count(node.reservation_count()),
+            holds: count(node.hold_count()),
+            ready_since: m
+                .initialized_at
+                .get()
+                .map_or(m.provisioned_at.mono, |t| t.mono),
+            last_container_at: mono_of(m.last_container_at),
+            state_entered_at: m.state_entered_at.mono,
+            sync_at,
+        }
+    }
+
+    pub fn state(&self) -> LifecycleState {
+        LifecycleState::ALL[self.state as usize]
+    }
+
+    pub fn origin(&self) -> NodeOrigin {
+        NodeOrigin::ALL[self.origin as usize]
+    }
+
+    fn has(&self, flag: u8) -> bool {
+        self.flags & flag != 0
+    }
+}
+
+/// If a grace started at `since` (monotonic ms) has not yet run at `now`, the blocker for it.
+/// A grace that is off never blocks.
+fn grace_blocker(code: ReasonCode, since: i64, grace_ms: u64, now: Moment) -> Option<Blocker> {
     let grace = Policy::grace(grace_ms);
-    let elapsed = now.elapsed_since(since);
+    let elapsed = now.mono.saturating_sub(since).max(0) as u64;
     (elapsed < grace).then(|| Blocker::timer(code, elapsed, grace))
+}
+
+/// The monotonic instant a pending sync counts as completed by timing out, if it has.
+fn sync_timed_out_at(pending_since: i64, policy: &Policy, now: Moment) -> Option<i64> {
+    let timeout = Policy::timeout(policy.sync_timeout_ms)?;
+    let elapsed = now.mono.saturating_sub(pending_since).max(0) as u64;
+    (elapsed >= timeout)
+        .then(|| pending_since.saturating_add(i64::try_from(timeout).unwrap_or(i64::MAX)))
 }
 
 /// When the node's container sync completed, or counts as completed because it timed out.
 /// `None` while it is genuinely pending (forever, if the sync timeout is off).
 pub fn effective_sync_completion(node: &Node, policy: &Policy, now: Moment) -> Option<Moment> {
     let m = node.metrics();
-    match m.container_sync_pending_since {
+    match m.container_sync_pending_since() {
         Some(since) => {
-            let timeout = Policy::timeout(policy.sync_timeout_ms)?;
-            (now.elapsed_since(since) >= timeout).then(|| Moment {
-                wall: since.wall.plus_ms(timeout),
-                mono: since
-                    .mono
-                    .saturating_add(i64::try_from(timeout).unwrap_or(i64::MAX)),
+            let mono = sync_timed_out_at(since.mono, policy, now)?;
+            Some(Moment {
+                wall: since.wall.plus_ms(mono.saturating_sub(since.mono) as u64),
+                mono,
             })
         }
-        None => m.container_sync_completed_at,
+        None => m.container_sync_completed_at(),
     }
 }
 
-/// Decides whether `node` may be deleted at `now` under `policy`, collecting every blocking
-/// reason in rule order.
-pub fn evaluate(node: &Node, policy: &Policy, now: Moment) -> Verdict {
+/// Decides whether a node with these inputs may be deleted at `now` under `policy`,
+/// collecting every blocking reason in rule order.
+#[inline]
+pub fn decide(n: &VerdictInputs, policy: &Policy, now: Moment) -> Decision {
     use LifecycleState::*;
-    let state = node.state();
+    let state = n.state();
     // Rule 8: nothing else is meaningful about a node that is gone.
     if state == Decommissioned {
-        return Verdict::refused(state, ReasonCode::AlreadyDecommissioned);
+        return Decision::refused(state, ReasonCode::AlreadyDecommissioned);
     }
-    let mut blockers = Blockers::new();
+    let mut d = Decision::new(state);
+    let blockers = &mut d.blockers;
     // Rule 1.
-    match node.origin() {
+    let origin = n.origin();
+    match origin {
         NodeOrigin::System => blockers.push(Blocker::new(ReasonCode::SystemNode)),
         NodeOrigin::Dedicated => blockers.push(Blocker::new(ReasonCode::DedicatedNode)),
         NodeOrigin::Cloud | NodeOrigin::Recovered => {}
@@ -95,62 +178,62 @@ pub fn evaluate(node: &Node, policy: &Policy, now: Moment) -> Verdict {
         blockers.push(Blocker::new(ReasonCode::StillStarting));
     }
     // Rule 3. Allocated RAM is the sum of the containers' RAM, so the container count covers it.
-    if node.container_count() > 0 {
-        blockers.push(Blocker::counted(
-            ReasonCode::HasContainers,
-            node.container_count(),
-        ));
+    if n.containers > 0 {
+        blockers.push(Blocker::counted(ReasonCode::HasContainers, n.containers));
     }
-    if node.reservation_count() > 0 {
+    if n.reservations > 0 {
         blockers.push(Blocker::counted(
             ReasonCode::HasReservations,
-            node.reservation_count(),
+            n.reservations,
         ));
     }
-    if node.hold_count() > 0 {
-        blockers.push(Blocker::counted(ReasonCode::HasHolds, node.hold_count()));
+    if n.holds > 0 {
+        blockers.push(Blocker::counted(ReasonCode::HasHolds, n.holds));
     }
-    let m = node.metrics();
-    let empty = node.container_count() == 0;
+    let empty = n.containers == 0;
     // Rules 4 and 5 describe a cloud node's life. System and dedicated nodes start active with
     // no history by design; rule 1 already refuses them, and "invalid state" would mislead.
-    let protected = matches!(node.origin(), NodeOrigin::System | NodeOrigin::Dedicated);
-    let mut waived_by = None;
-    let mut unhealthy_waived_by = None;
+    let protected = matches!(origin, NodeOrigin::System | NodeOrigin::Dedicated);
     match state {
         _ if protected => {}
         // Rule 4.
         Ready => {
-            let since = m.initialized_at.unwrap_or(m.provisioned_at);
             blockers.extend(grace_blocker(
                 ReasonCode::ReadyTooYoung,
-                since,
+                n.ready_since,
                 policy.ready_grace_ms,
                 now,
             ));
         }
         // Rule 5, unless the node was emptied on purpose by an evacuation.
-        Active | Idle if empty => match (m.last_container_at, node.evacuation()) {
-            (Some(_), Some(cordon)) => waived_by = Some(cordon.to_owned()),
-            (Some(last), None) => blockers.extend(grace_blocker(
-                ReasonCode::IdleTooRecent,
-                last,
-                policy.idle_grace_ms,
-                now,
-            )),
-            (None, _) => blockers.push(Blocker::new(ReasonCode::NoContainerHistory)),
-        },
+        Active | Idle if empty => {
+            if n.last_container_at == NEVER {
+                blockers.push(Blocker::new(ReasonCode::NoContainerHistory));
+            } else if n.has(EVACUATED) {
+                d.idle_grace_waived = true;
+            } else {
+                blockers.extend(grace_blocker(
+                    ReasonCode::IdleTooRecent,
+                    n.last_container_at,
+                    policy.idle_grace_ms,
+                    now,
+                ));
+            }
+        }
         // Rule 6: an unhealthy node that may have hosted work waits out the unhealthy grace,
         // from when it became unhealthy or its last container left (the health checker may
         // have dropped them), unless the provider confirmed the VM is gone. A VM that never
         // came up (never ready, never a container) is cleaned up at once.
-        Unhealthy if node.may_have_hosted_work() => match node.gone_at_provider() {
-            Some(gone) => unhealthy_waived_by = Some(gone.evidence.clone()),
-            None => {
-                let since = match m.last_container_at {
-                    Some(last) if m.state_entered_at.before(last) => last,
-                    _ => m.state_entered_at,
-                };
+        Unhealthy if n.has(MAY_HAVE_HOSTED_WORK) => {
+            if n.has(GONE_AT_PROVIDER) {
+                d.unhealthy_grace_waived = true;
+            } else {
+                let since =
+                    if n.last_container_at != NEVER && n.state_entered_at < n.last_container_at {
+                        n.last_container_at
+                    } else {
+                        n.state_entered_at
+                    };
                 blockers.extend(grace_blocker(
                     ReasonCode::UnhealthyTooRecent,
                     since,
@@ -158,26 +241,72 @@ pub fn evaluate(node: &Node, policy: &Policy, now: Moment) -> Verdict {
                     now,
                 ));
             }
-        },
+        }
         // Rule 6: draining and empty passes; rule 3 covers any node that is not empty.
         _ => {}
     }
     // Rule 7, for every node whose container view had to be re-synchronised.
-    if m.container_sync_pending_since.is_some() || m.container_sync_completed_at.is_some() {
-        match effective_sync_completion(node, policy, now) {
-            None => blockers.push(Blocker::new(ReasonCode::ContainerSyncPending)),
-            Some(done) => blockers.extend(grace_blocker(
-                ReasonCode::RecoveryGrace,
-                done,
-                policy.post_sync_grace_ms,
-                now,
-            )),
-        }
+    let done = if n.has(SYNC_PENDING) {
+        Some(sync_timed_out_at(n.sync_at, policy, now))
+    } else if n.sync_at != NEVER {
+        Some(Some(n.sync_at))
+    } else {
+        None
+    };
+    match done {
+        None => {}
+        Some(None) => blockers.push(Blocker::new(ReasonCode::ContainerSyncPending)),
+        Some(Some(done)) => blockers.extend(grace_blocker(
+            ReasonCode::RecoveryGrace,
+            done,
+            policy.post_sync_grace_ms,
+            now,
+        )),
     }
-    let mut v = verdict_for(node, blockers, now);
-    v.idle_grace_waived_by = waived_by;
-    v.unhealthy_grace_waived_by = unhealthy_waived_by;
-    v
+    d.finish(now);
+    d
+}
+
+/// Decides whether `node` may be deleted at `now` under `policy`, with the names that explain
+/// the decision: the holds when they block, the cordons when anything blocks, and who waived a
+/// grace.
+pub fn evaluate(node: &Node, policy: &Policy, now: Moment) -> Verdict {
+    explain(decide(&VerdictInputs::of(node), policy, now), node)
+}
+
+/// A decision about `node` with the names that explain it.
+pub fn explain(d: Decision, node: &Node) -> Verdict {
+    let holds = if d.blocks_with(ReasonCode::HasHolds) {
+        node.holds()
+            .map(|(n, d)| (n.to_owned(), d.to_owned()))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let cordons = if !d.allowed() && node.is_cordoned() {
+        node.cordons()
+            .map(|(n, c)| (n.to_owned(), c.reason.to_string()))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Verdict {
+        allowed: d.allowed(),
+        state: d.state,
+        primary: d.primary(),
+        blockers: d.blockers,
+        retry_after: d.retry_after,
+        holds,
+        cordons,
+        idle_grace_waived_by: d
+            .idle_grace_waived
+            .then(|| node.evacuation().unwrap_or_default().to_owned()),
+        unhealthy_grace_waived_by: d.unhealthy_grace_waived.then(|| {
+            node.gone_at_provider()
+                .map(|g| g.evidence.clone())
+                .unwrap_or_default()
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -186,6 +315,7 @@ mod tests {
     use crate::clock::Timestamp;
     use crate::node::NodeSpec;
     use crate::policy::OFF;
+    use crate::text::Text;
     use LifecycleState::*;
 
     const MIN: i64 = 60_000;
@@ -205,11 +335,11 @@ mod tests {
         match state {
             Ready => {}
             Active => {
-                n.insert_container("c", 512, at(0));
+                n.insert_container(&Text::from("c"), 512, at(0));
                 n.transition(Active, at(0)).unwrap();
             }
             Idle => {
-                n.insert_container("c", 512, at(0));
+                n.insert_container(&Text::from("c"), 512, at(0));
                 n.transition(Active, at(0)).unwrap();
                 n.remove_container("c", at(0));
                 n.transition(Idle, at(0)).unwrap();
@@ -258,7 +388,7 @@ mod tests {
     #[test]
     fn rule3_every_occupancy_reason_is_listed_and_holds_are_named() {
         let mut n = cloud_at(Active);
-        n.insert_container("c2", 512, at(0));
+        n.insert_container(&Text::from("c2"), 512, at(0));
         n.add_claim(
             crate::ids::ClaimId([1; 8]),
             crate::node::Claim {
@@ -420,7 +550,7 @@ mod tests {
         u.remove_container("c", at(0));
         // A worker that hosted a container: a health blip is not a reason to delete it. The
         // grace runs from when it became unhealthy or lost its last container, the later.
-        u.insert_container("c2", 1, at(0));
+        u.insert_container(&Text::from("c2"), 1, at(0));
         u.remove_container("c2", at(MIN));
         let v = evaluate(&u, &policy(), at(MIN + 30_000));
         assert_eq!(codes(&v), vec![ReasonCode::UnhealthyTooRecent]);
@@ -434,7 +564,7 @@ mod tests {
         assert_eq!(v.primary, None);
         assert_eq!(v.message(), "unhealthy node may be decommissioned");
         // The provider's word that the VM is gone waives the grace.
-        u.gone = Some(Box::new(crate::node::GoneAtProvider {
+        u.set_gone(Some(crate::node::GoneAtProvider {
             confirmed_at_ms: Timestamp(MIN),
             evidence: "GET /servers/7: 404".into(),
         }));
@@ -446,7 +576,7 @@ mod tests {
              confirmed the VM is gone: GET /servers/7: 404)"
         );
         // Off: no grace.
-        u.gone = None;
+        u.set_gone(None);
         let off = Policy {
             unhealthy_grace_ms: OFF,
             ..policy()

@@ -35,9 +35,9 @@ impl Blocker {
         }
     }
 
-    pub(crate) fn counted(code: ReasonCode, count: usize) -> Self {
+    pub(crate) fn counted(code: ReasonCode, count: u32) -> Self {
         Blocker {
-            count: u32::try_from(count).unwrap_or(u32::MAX),
+            count,
             ..Self::new(code)
         }
     }
@@ -157,7 +157,79 @@ impl std::fmt::Debug for Blockers {
     }
 }
 
-/// The answer of [`crate::safety::evaluate`].
+/// What the rules decide about a node, without the names that explain it: the answer of
+/// [`crate::safety::decide`], a plain value the whole-fleet walk produces per node without
+/// allocating.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decision {
+    /// The state the node was evaluated in.
+    pub state: LifecycleState,
+    /// Every blocking reason, in rule order.
+    pub blockers: Blockers,
+    /// When the node could next pass, if timers are the only blockers (wall clock).
+    pub retry_after: Option<Timestamp>,
+    /// The node was emptied by an evacuation: the idle grace did not apply.
+    pub idle_grace_waived: bool,
+    /// The provider confirmed the unhealthy node's VM is gone: the unhealthy grace did not
+    /// apply.
+    pub unhealthy_grace_waived: bool,
+}
+
+impl Decision {
+    pub(crate) fn new(state: LifecycleState) -> Decision {
+        Decision {
+            state,
+            blockers: Blockers::new(),
+            retry_after: None,
+            idle_grace_waived: false,
+            unhealthy_grace_waived: false,
+        }
+    }
+
+    pub(crate) fn refused(state: LifecycleState, code: ReasonCode) -> Decision {
+        let mut d = Decision::new(state);
+        d.blockers.push(Blocker::new(code));
+        d
+    }
+
+    /// Sets the retry time: when timers are the only blockers, the wall time the longest one
+    /// runs out.
+    pub(crate) fn finish(&mut self, now: crate::clock::Moment) {
+        let b = &self.blockers;
+        let timers_only = !b.is_empty() && b.iter().all(|b| b.code.is_timer());
+        self.retry_after = timers_only.then(|| {
+            let wait = b.iter().map(|b| b.remaining_ms).max().unwrap_or(0);
+            now.wall_in(wait)
+        });
+    }
+
+    pub fn allowed(&self) -> bool {
+        self.blockers.is_empty()
+    }
+
+    /// The first blocking reason in rule order; `None` when allowed.
+    pub fn primary(&self) -> Option<ReasonCode> {
+        self.blockers.first().map(|b| b.code)
+    }
+
+    /// Whether `code` is among the blocking reasons.
+    pub fn blocks_with(&self, code: ReasonCode) -> bool {
+        self.blockers.iter().any(|b| b.code == code)
+    }
+
+    /// Bit `code - 100` set for every blocking reason: the C ABI's flat form of the list.
+    pub fn reason_mask(&self) -> u64 {
+        mask_of(&self.blockers)
+    }
+}
+
+fn mask_of(blockers: &[Blocker]) -> u64 {
+    blockers
+        .iter()
+        .fold(0, |m, b| m | 1u64 << (b.code.code() - 100))
+}
+
+/// The answer of [`crate::safety::evaluate`]: a [`Decision`] with the names that explain it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Verdict {
     pub allowed: bool,
@@ -207,9 +279,7 @@ impl Verdict {
 
     /// Bit `code - 100` set for every blocking reason: the C ABI's flat form of the list.
     pub fn reason_mask(&self) -> u64 {
-        self.blockers
-            .iter()
-            .fold(0, |m, b| m | 1u64 << (b.code.code() - 100))
+        mask_of(&self.blockers)
     }
 
     /// The message for one blocking reason, naming holds where it is about them.

@@ -14,7 +14,7 @@ fn decommission_entries(f: &Fleet, node: &str) -> Vec<(AuditResult, String)> {
         .unwrap()
         .into_iter()
         .filter(|e| e.action == AuditAction::NodeDecommission)
-        .map(|e| (e.result, e.reason))
+        .map(|e| (e.result, e.reason.to_string()))
         .collect()
 }
 
@@ -238,7 +238,7 @@ fn any_provider_error_text_is_audited_sanitised() {
         .audit_by_result(AuditResult::Failed, 10)
         .unwrap()
         .into_iter()
-        .map(|e| e.error.unwrap())
+        .map(|e| e.error.unwrap().to_string())
         .collect();
     assert_eq!(errors[0], "bad \u{fffd}\u{fffd} utf8 and a \\x00 nul");
     assert_eq!(errors[1].len(), 4096);

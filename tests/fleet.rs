@@ -188,7 +188,7 @@ fn tickets_are_single_use_and_fail_keeps_the_node_draining() {
         .audit_by_action(AuditAction::NodeDecommission, 10)
         .unwrap()
         .iter()
-        .map(|e| (e.result, e.reason.clone()))
+        .map(|e| (e.result, e.reason.to_string()))
         .collect();
     assert_eq!(
         outcomes,

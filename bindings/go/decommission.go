@@ -32,17 +32,18 @@ type Ticket struct {
 }
 
 // Evaluate returns the safety verdict for a node now, without messages (see Explain).
-func (f *Fleet) Evaluate(nodeID string) (Verdict, error) {
+func (f *Fleet) Evaluate(nodeID string) (v Verdict, err error) {
 	b, err := f.backend()
 	if err != nil {
-		return Verdict{}, err
+		return v, err
 	}
-	v, err := b.evaluate(nodeID)
+	flat, err := b.evaluate(nodeID)
 	runtime.KeepAlive(f)
 	if err != nil {
-		return Verdict{}, err
+		return v, err
 	}
-	return v.verdict(), nil
+	flat.fill(&v, nil)
+	return v, nil
 }
 
 // Explain returns the safety verdict with a message for every reason and the names of the

@@ -179,7 +179,9 @@ func decodeNodeVerdicts(items, ids []byte) []NodeVerdict {
 	reasons := make([]Reason, 0, total)
 	for i := 0; i < n; i++ {
 		it := items[i*sizeofNodeVerdict : (i+1)*sizeofNodeVerdict]
-		out[i] = NodeVerdict{NodeID: str(it, offNodeVerdictID, allIDs), Verdict: decodeVerdict(it[offNodeVerdictVerdict:]).verdictInto(&reasons)}
+		out[i].NodeID = str(it, offNodeVerdictID, allIDs)
+		flat := decodeVerdict(it[offNodeVerdictVerdict:])
+		flat.fill(&out[i].Verdict, &reasons)
 	}
 	return out
 }

@@ -67,18 +67,22 @@ func (v Verdict) Has(r Reason) bool {
 }
 
 func (f flatVerdict) verdict() Verdict {
-	var buf []Reason
-	if f.mask != 0 {
-		buf = make([]Reason, 0, bits.OnesCount64(f.mask))
-	}
-	return f.verdictInto(&buf)
+	var out Verdict
+	f.fill(&out, nil)
+	return out
 }
 
-// verdictInto converts a flat verdict, taking its Reasons from the end of *buf (which must have
-// room for them), so that a batch of verdicts shares one allocation.
-func (f flatVerdict) verdictInto(buf *[]Reason) Verdict {
-	out := Verdict{Allowed: f.allowed, State: State(f.state), Primary: Reason(f.primary)}
+// fill writes a flat verdict into *out (which is zero), taking its Reasons from the end of
+// *buf when buf is not nil (it must have room for them: a batch of verdicts shares one
+// allocation). Written in place: a Verdict is ten words, and copying it through return values
+// cost more than the call into the library.
+func (f *flatVerdict) fill(out *Verdict, buf *[]Reason) {
+	out.Allowed, out.State, out.Primary = f.allowed, State(f.state), Reason(f.primary)
 	if mask := f.mask; mask != 0 {
+		if buf == nil {
+			own := make([]Reason, 0, bits.OnesCount64(mask))
+			buf = &own
+		}
 		// Rule order is the numeric order of the reason codes, so walking the mask from the
 		// lowest bit up yields the reasons in rule order.
 		start := len(*buf)
@@ -91,7 +95,6 @@ func (f flatVerdict) verdictInto(buf *[]Reason) Verdict {
 	if f.hasRetry {
 		out.RetryAfter = time.UnixMilli(f.retryAfterMs)
 	}
-	return out
 }
 
 type verdictJSON struct {

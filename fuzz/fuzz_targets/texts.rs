@@ -25,8 +25,8 @@ fuzz_target!(|data: &[u8]| {
     f.cordon("n", "k", &lossy, false).expect("any cordon reason is accepted");
     f.record_audit(
         AuditRecord::new(AuditAction::ScaleDown, "n", AuditResult::Failed)
-            .reason(0, lossy.clone())
-            .error(lossy.clone()),
+            .reason(0, lossy.to_string())
+            .error(lossy.to_string()),
     )
     .expect("any reason and error are accepted");
     f.register(NodeSpec::cloud("p", 0)).unwrap();
@@ -37,7 +37,7 @@ fuzz_target!(|data: &[u8]| {
             clean(err);
         }
         if let Some(s) = &e.snapshot {
-            for c in &s.cordons {
+            for c in s.cordons.iter() {
                 clean(&c.reason);
             }
         }

@@ -6,6 +6,7 @@ use super::decommission::{nl_str_ref, push_str};
 use super::handles::{self, nl_fleet};
 use crate::audit::{AuditAction, AuditEntry, AuditFilter, AuditQuery, AuditRecord, AuditResult};
 use crate::ffi_boundary;
+use crate::text::{sanitize_text, Text};
 
 /// Which entries an audit query selects.
 #[repr(u32)]
@@ -158,14 +159,14 @@ pub unsafe extern "C" fn nl_fleet_audit_record(
         let reason = unsafe { bytes_arg(reason, reason_len, "reason") }?;
         let by = unsafe { str_arg(decision_by, decision_by_len, "decision_by") }?;
         let error = unsafe { bytes_arg(error, error_len, "error") }?;
-        let mut rec = AuditRecord::new(action, id, result)
-            .reason(0, String::from_utf8_lossy(reason))
-            .decision_by(by);
+        let mut rec = AuditRecord::new(action, Text::new(id), result)
+            .reason(0, Text::from(sanitize_text(reason)))
+            .decision_by(Text::new(by));
         if !cid.is_empty() {
-            rec = rec.container(cid);
+            rec = rec.container(Text::new(cid));
         }
         if !error.is_empty() {
-            rec = rec.error(String::from_utf8_lossy(error));
+            rec = rec.error(Text::from(sanitize_text(error)));
         }
         let seq = f.record_audit(rec)?;
         // SAFETY: optional out-parameter per the contract.

@@ -18,6 +18,7 @@ use crate::node::{NodeSpec, NodeUpdate};
 use crate::planning::{ConsolidationPlan, ConsolidationPolicy};
 use crate::policy::Policy;
 use crate::state::{HealthStatus, LifecycleState};
+use crate::text::Text;
 use serde::Deserialize;
 use serde_json::json;
 use std::time::Duration;
@@ -349,11 +350,11 @@ fn dispatch(f: &Fleet, r: Request) -> FfiResult<Vec<u8>> {
             decision_by,
             error,
         } => {
-            let mut rec = AuditRecord::new(action, &node, result)
+            let mut rec = AuditRecord::new(action, node, result)
                 .reason(0, reason)
                 .decision_by(decision_by);
-            rec.container_id = container.filter(|c| !c.is_empty());
-            rec.error = error.filter(|e| !e.is_empty());
+            rec.container_id = container.filter(|c| !c.is_empty()).map(Text::from);
+            rec.error = error.filter(|e| !e.is_empty()).map(Text::from);
             to_value(json!({ "seq": f.record_audit(rec)? }))?
         }
         Policy => to_value(f.policy())?,

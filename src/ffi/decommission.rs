@@ -5,7 +5,7 @@ use super::handles::{self, nl_fleet};
 use crate::clock::Timestamp;
 use crate::ffi_boundary;
 use crate::ids::{DecommissionTicket, TicketId};
-use crate::safety::Verdict;
+use crate::safety::{Decision, Verdict};
 
 /// A safety verdict in flat form. `reasons_mask` has bit `(code - 100)` set for every blocking
 /// reason; `primary_reason` is the first of them in rule order (0 when allowed). Messages (and
@@ -23,6 +23,20 @@ pub struct nl_verdict {
     pub has_retry_after: bool,
     /// When the node could next pass (Unix ms, wall clock).
     pub retry_after_ms: i64,
+}
+
+impl From<&Decision> for nl_verdict {
+    fn from(d: &Decision) -> Self {
+        nl_verdict {
+            allowed: d.allowed(),
+            state: d.state as u32,
+            primary_reason: d.primary().map_or(0, |r| r.code()),
+            reason_count: d.blockers.len() as u32,
+            reasons_mask: d.reason_mask(),
+            has_retry_after: d.retry_after.is_some(),
+            retry_after_ms: d.retry_after.map_or(0, Timestamp::as_millis),
+        }
+    }
 }
 
 impl From<&Verdict> for nl_verdict {
@@ -61,7 +75,7 @@ pub unsafe extern "C" fn nl_fleet_evaluate(
         let f = handles::enter(fleet)?;
         // SAFETY: pointer + length per the contract.
         let id = unsafe { str_arg(node, node_len, "node") }?;
-        let v = f.with_verdict(id, |v| nl_verdict::from(v))?;
+        let v = f.with_decision(id, |d| nl_verdict::from(d))?;
         // SAFETY: checked non-NULL.
         unsafe { write_out(verdict_out, v, "verdict_out") }
     })
@@ -93,7 +107,7 @@ pub unsafe extern "C" fn nl_fleet_evaluate_r(
         let f = handles::enter(fleet)?;
         // SAFETY: pointer + length per the contract.
         let id = unsafe { str_arg(node, node_len, "node") }?;
-        verdict = f.with_verdict(id, |v| nl_verdict::from(v))?;
+        verdict = f.with_decision(id, |d| nl_verdict::from(d))?;
         Ok(())
     });
     nl_verdict_result {
@@ -194,7 +208,7 @@ pub unsafe extern "C" fn nl_fleet_evaluate_all(
             items: Vec::with_capacity(n),
             ids: Vec::with_capacity(n * 24),
         };
-        f.with_verdicts(|id, v| {
+        f.with_decisions(|id, v| {
             let id = push_str(&mut list.ids, id);
             list.items.push(nl_node_verdict {
                 id,

@@ -6,7 +6,7 @@ use crate::audit::{
     AuditResult, AuditStats,
 };
 use crate::error::Result;
-use crate::text::{sanitize_text, validate_name};
+use crate::text::{sanitized, validate_name};
 
 impl Fleet {
     /// Records an entry for an action the caller performed (scale up/down, a migration). The
@@ -23,13 +23,12 @@ impl Fleet {
         if let Some(r) = &record.related_node_id {
             validate_name("related node id", r)?;
         }
-        record.reason = sanitize_text(record.reason.as_bytes());
-        record.error = record.error.map(|e| sanitize_text(e.as_bytes()));
+        record.reason = sanitized(record.reason);
+        record.error = record.error.map(sanitized);
         record.snapshot = None;
         self.mutate(|tx| {
             let seq = tx.inner.audit.next_seq();
-            let id = record.node_id.clone();
-            tx.stage_with_snapshot(record, &id);
+            tx.stage_with_snapshot(record);
             Ok(seq)
         })
     }

@@ -19,6 +19,7 @@ use crate::planning::{
     self, ConsolidationPlan, ConsolidationPolicy, ContainerMove, FleetProjection, PlanInput,
 };
 use crate::state::NodeOrigin;
+use crate::text::Text;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -79,7 +80,7 @@ impl Fleet {
                         .ordered_nodes()
                         .map(|n| planning::plan_node(n, &g.policy, now, &non_migratable))
                         .collect(),
-                    pending_placements: g.claims.len() as u64,
+                    pending_placements: g.store.claim_count() as u64,
                     last_consolidation_at: last,
                 },
                 now,
@@ -126,20 +127,22 @@ impl Fleet {
                 count(plan.remove.len(), "node", "nodes"),
                 plan.savings_eur_per_hour
             );
+            let reason_text = Text::new(&reason);
             for r in &plan.remove {
                 let mut ctx = tx.node(&r.node_id)?;
-                ctx.node.cordon(&cordon, reason.clone(), true, ctx.now)?;
-                ctx.record(
-                    AuditRecord::new(AuditAction::NodeCordon, &r.node_id, AuditResult::Success)
-                        .reason(0, format!("evacuate cordon {cordon}: {reason}"))
-                        .decision_by("consolidation_policy"),
-                );
+                ctx.node
+                    .cordon(&cordon, reason_text.clone(), true, ctx.now)?;
+                let rec = ctx
+                    .entry(AuditAction::NodeCordon, AuditResult::Success)
+                    .reason(0, format!("evacuate cordon {cordon}: {reason}"))
+                    .decision_by("consolidation_policy");
+                ctx.record(rec);
             }
             let now = tx.now;
             tx.meta_mut().last_consolidation_at = Some(now);
             tx.stage(
                 AuditRecord::new(AuditAction::ScaleDown, "-", AuditResult::Success)
-                    .reason(0, reason.clone())
+                    .reason(0, reason_text)
                     .decision_by("consolidation_policy"),
             );
             Ok(PlanExecution {
@@ -159,20 +162,20 @@ impl Fleet {
         self.mutate(|tx| {
             let mut ids: Vec<String> = tx
                 .inner
-                .nodes
+                .store
                 .values()
-                .filter(|n| n.cordons.contains_key(&cordon))
-                .map(|n| n.id.clone())
+                .filter(|n| n.cordon_named(&cordon).is_some())
+                .map(|n| n.id().to_owned())
                 .collect();
             ids.sort();
             for id in &ids {
                 let mut ctx = tx.node(id)?;
                 ctx.node.uncordon(&cordon);
-                ctx.record(
-                    AuditRecord::new(AuditAction::NodeUncordon, id, AuditResult::Success)
-                        .reason(0, format!("consolidation plan {execution_id} abandoned"))
-                        .decision_by("consolidation_policy"),
-                );
+                let rec = ctx
+                    .entry(AuditAction::NodeUncordon, AuditResult::Success)
+                    .reason(0, format!("consolidation plan {execution_id} abandoned"))
+                    .decision_by("consolidation_policy");
+                ctx.record(rec);
             }
             Ok(ids)
         })
@@ -227,7 +230,7 @@ fn validate_plan(
     let stale = |why: String| Err(Error::StalePlan(why));
     let g = &*tx.inner;
     let now = tx.now;
-    match g.claims.len() {
+    match g.store.claim_count() {
         0 => {}
         1 => return stale("1 placement is pending".into()),
         n => return stale(format!("{n} placements are pending")),
@@ -271,13 +274,12 @@ fn validate_plan(
         if !matches!(node.origin, NodeOrigin::Cloud | NodeOrigin::Recovered) {
             return stale(format!("node {} is a {} node", r.node_id, node.origin));
         }
-        if !node.state.is_schedulable() || node.drain.is_some() {
+        if !node.state.is_schedulable() || node.drain().is_some() {
             return stale(format!("node {} is {}", r.node_id, node.state));
         }
-        if let Some(c) = node
-            .cordons
-            .keys()
-            .find(|c| c.starts_with(PLAN_CORDON_PREFIX))
+        if let Some((c, _)) = node
+            .cordons()
+            .find(|(c, _)| c.starts_with(PLAN_CORDON_PREFIX))
         {
             return stale(format!(
                 "node {} is already being evacuated ({c})",
@@ -351,7 +353,7 @@ fn validate_plan(
     let mut capacity = 0u64;
     let mut used = 0u64;
     let mut workers_left = 0u64;
-    for n in g.nodes.values() {
+    for n in g.store.values() {
         let worker = n.origin != NodeOrigin::System && n.is_schedulable();
         if worker {
             capacity = capacity.saturating_add(n.total_ram_mb);

@@ -10,7 +10,7 @@ use crate::node::Drain;
 use crate::reason::ReasonCode;
 use crate::safety::{evaluate, Verdict};
 use crate::state::LifecycleState;
-use crate::text::{sanitize_text, validate_name};
+use crate::text::{sanitize_text, validate_name, Text};
 
 /// The node a ticket names, if the ticket is that node's outstanding one. Anything else (an
 /// unknown node, another node's ticket, a used ticket, another fleet's ticket) is
@@ -25,7 +25,7 @@ fn ticket_node<'t>(tx: &'t mut Tx<'_>, ticket: &DecommissionTicket) -> Result<No
     let node = tx
         .node_ref(&ticket.node_id)
         .map_err(|_| invalid("names a node this fleet does not know"))?;
-    match &node.drain {
+    match node.drain() {
         Some(d) if d.ticket == ticket.id => tx.node(&ticket.node_id),
         Some(_) => Err(invalid("is not the node's outstanding ticket")),
         None => Err(invalid(
@@ -47,28 +47,33 @@ impl Fleet {
         self.mutate(|tx| {
             if tx.node_ref(id).is_err() {
                 tx.stage(
-                    AuditRecord::new(AuditAction::NodeDecommission, id, AuditResult::Failed)
-                        .reason(ReasonCode::NodeNotFound.code(), "node not found")
-                        .decision_by(decision_by)
-                        .error(format!("node {id:?} not found")),
+                    AuditRecord::new(
+                        AuditAction::NodeDecommission,
+                        Text::new(id),
+                        AuditResult::Failed,
+                    )
+                    .reason(ReasonCode::NodeNotFound.code(), "node not found")
+                    .decision_by(Text::new(decision_by))
+                    .error(format!("node {id:?} not found")),
                 );
                 tx.keep_on_error = true;
                 return Err(Error::NodeNotFound(id.to_owned()));
             }
+            let by = Text::new(decision_by);
             let mut ctx = tx.node(id)?;
-            let verdict = match &ctx.node.drain {
+            let verdict = match ctx.node.drain() {
                 Some(_) => Verdict::refused(ctx.node.state, ReasonCode::DecommissionInProgress),
                 None => evaluate(ctx.node, ctx.policy, ctx.now),
             };
             if !verdict.allowed {
-                ctx.record(
-                    AuditRecord::new(AuditAction::NodeDecommission, id, AuditResult::Rejected)
-                        .reason(
-                            verdict.primary.map_or(0, ReasonCode::code),
-                            verdict.message(),
-                        )
-                        .decision_by(decision_by),
-                );
+                let rec = ctx
+                    .entry(AuditAction::NodeDecommission, AuditResult::Rejected)
+                    .reason(
+                        verdict.primary.map_or(0, ReasonCode::code),
+                        verdict.message(),
+                    )
+                    .decision_by(&by);
+                ctx.record(rec);
                 tx.keep_on_error = true;
                 return Err(Error::Rejected {
                     node: id.to_owned(),
@@ -76,24 +81,20 @@ impl Fleet {
                 });
             }
             // The decision and the state it was made in.
-            ctx.record(
-                AuditRecord::new(AuditAction::NodeDecommission, id, AuditResult::Success)
-                    .reason(0, format!("decommission_started: {}", verdict.message()))
-                    .decision_by(decision_by),
-            );
+            let rec = ctx
+                .entry(AuditAction::NodeDecommission, AuditResult::Success)
+                .reason(0, format!("decommission_started: {}", verdict.message()))
+                .decision_by(&by);
+            ctx.record(rec);
             let pre_drain_state = ctx.node.state;
             // An unhealthy node is not schedulable already and the table has no unhealthy ->
             // draining edge, so it keeps its state; every other allowed node starts draining.
             if pre_drain_state != LifecycleState::Unhealthy {
-                ctx.transition(
-                    LifecycleState::Draining,
-                    "decommission_started",
-                    decision_by,
-                )?;
+                ctx.transition(LifecycleState::Draining, "decommission_started", &by)?;
             }
-            ctx.node.drain = Some(Box::new(Drain {
+            ctx.node.set_drain(Some(Drain {
                 ticket,
-                decision_by: decision_by.to_owned(),
+                decision_by: by,
                 issued_at: ctx.now.wall,
                 pre_drain_state,
             }));
@@ -109,20 +110,16 @@ impl Fleet {
     pub fn complete_decommission(&self, ticket: &DecommissionTicket) -> Result<()> {
         self.mutate(|tx| {
             let mut ctx = ticket_node(tx, ticket)?;
-            let drain = ctx.node.drain.take().expect("checked by ticket_node");
-            ctx.record(
-                AuditRecord::new(
-                    AuditAction::NodeDecommission,
-                    &ticket.node_id,
-                    AuditResult::Success,
-                )
+            let drain = ctx.node.take_drain().expect("checked by ticket_node");
+            let rec = ctx
+                .entry(AuditAction::NodeDecommission, AuditResult::Success)
                 .reason(0, "decommission_completed")
-                .decision_by(drain.decision_by.clone()),
-            );
+                .decision_by(&drain.decision_by);
+            ctx.record(rec);
             ctx.transition(
                 LifecycleState::Decommissioned,
                 "decommission_completed",
-                &drain.decision_by,
+                drain.decision_by,
             )?;
             Ok(())
         })
@@ -141,20 +138,15 @@ impl Fleet {
             let mut ctx = ticket_node(tx, ticket)?;
             let by = ctx
                 .node
-                .drain
-                .as_ref()
+                .drain()
                 .map(|d| d.decision_by.clone())
                 .unwrap_or_default();
-            ctx.record(
-                AuditRecord::new(
-                    AuditAction::NodeDecommission,
-                    &ticket.node_id,
-                    AuditResult::Failed,
-                )
+            let rec = ctx
+                .entry(AuditAction::NodeDecommission, AuditResult::Failed)
                 .reason(0, "provider deletion failed")
                 .decision_by(by)
-                .error(error.clone()),
-            );
+                .error(error.clone());
+            ctx.record(rec);
             Ok(())
         })
     }
@@ -169,21 +161,17 @@ impl Fleet {
         validate_name("reason", reason)?;
         self.mutate(|tx| {
             let mut ctx = ticket_node(tx, ticket)?;
-            let drain = ctx.node.drain.take().expect("checked by ticket_node");
+            let drain = ctx.node.take_drain().expect("checked by ticket_node");
             let reason = format!("decommission_cancelled: {reason}");
             match ctx.node.restore_from_drain(drain.pre_drain_state, ctx.now) {
-                Some(change) => ctx.record_change(change, &reason, &drain.decision_by),
+                Some(change) => ctx.record_change(change, reason, drain.decision_by),
                 None => {
                     // An unhealthy node never left its state; record the cancellation itself.
-                    ctx.record(
-                        AuditRecord::new(
-                            AuditAction::NodeDecommission,
-                            &ticket.node_id,
-                            AuditResult::Success,
-                        )
+                    let rec = ctx
+                        .entry(AuditAction::NodeDecommission, AuditResult::Success)
                         .reason(0, reason)
-                        .decision_by(drain.decision_by),
-                    );
+                        .decision_by(drain.decision_by);
+                    ctx.record(rec);
                 }
             }
             Ok(ctx.node.state)
@@ -195,7 +183,7 @@ impl Fleet {
     pub fn ticket_for(&self, id: &str) -> Result<Option<DecommissionTicket>> {
         self.read(|inner, _| {
             let node = inner.node(id)?;
-            Ok(node.drain.as_ref().map(|d| DecommissionTicket {
+            Ok(node.drain().map(|d| DecommissionTicket {
                 id: d.ticket,
                 node_id: id.to_owned(),
             }))

@@ -1,9 +1,10 @@
 //! Lifecycle events: plain transitions, health results, the timers (`tick`) and the end of the
 //! restore pass after a restart.
 
+use super::store::Slot;
 use super::views::NodeInfo;
 use super::Fleet;
-use crate::audit::{AuditAction, AuditRecord, AuditResult};
+use crate::audit::{AuditAction, AuditResult};
 use crate::clock::Moment;
 use crate::error::{Error, Result};
 use crate::ids::ClaimId;
@@ -13,7 +14,7 @@ use crate::policy::Policy;
 use crate::reason::ReasonCode;
 use crate::safety::{effective_sync_completion, Verdict};
 use crate::state::{HealthStatus, LifecycleState};
-use crate::text::{sanitize_text, validate_name};
+use crate::text::{sanitize_text, validate_name, Text};
 use serde::{Deserialize, Serialize};
 
 /// What a health report did.
@@ -80,13 +81,13 @@ impl Fleet {
                     call,
                 });
             }
-            if crate::state::is_allowed_transition(current, to) && node.drain.is_some() {
+            if crate::state::is_allowed_transition(current, to) && node.drain().is_some() {
                 let verdict = Verdict::refused(current, ReasonCode::DecommissionInProgress);
                 let mut ctx = tx.node(id)?;
-                let rec =
-                    AuditRecord::new(AuditAction::LifecycleTransition, id, AuditResult::Rejected)
-                        .reason(ReasonCode::DecommissionInProgress.code(), verdict.message())
-                        .states(current, to);
+                let rec = ctx
+                    .entry(AuditAction::LifecycleTransition, AuditResult::Rejected)
+                    .reason(ReasonCode::DecommissionInProgress.code(), verdict.message())
+                    .states(current, to);
                 ctx.record(rec);
                 tx.keep_on_error = true;
                 return Err(Error::Rejected {
@@ -94,7 +95,7 @@ impl Fleet {
                     verdict: Box::new(verdict),
                 });
             }
-            tx.node(id)?.transition(to, reason, "")
+            tx.node(id)?.transition(to, Text::new(reason), Text::EMPTY)
         })
     }
 
@@ -120,15 +121,19 @@ impl Fleet {
             let threshold = tx.inner.policy.unhealthy_threshold;
             let mut ctx = tx.node(id)?;
             if !ctx.node.state.is_terminal() {
-                let in_flight = ctx.node.drain.is_some();
-                ctx.node.health_reported_at = Some(ctx.now.wall);
+                let in_flight = ctx.node.drain().is_some();
+                ctx.node.metrics.health_reported_at.set(Some(ctx.now.wall));
                 if status == HealthStatus::Unknown {
                     ctx.node.health = HealthStatus::Unknown;
                 } else if status == HealthStatus::Healthy {
                     ctx.node.consecutive_health_failures = 0;
                     ctx.node.health = HealthStatus::Healthy;
                     if ctx.node.state == LifecycleState::Unhealthy && !in_flight {
-                        ctx.transition(LifecycleState::Ready, "health_check_recovered", "")?;
+                        ctx.transition(
+                            LifecycleState::Ready,
+                            "health_check_recovered",
+                            Text::EMPTY,
+                        )?;
                     }
                 } else {
                     ctx.node.consecutive_health_failures =
@@ -136,7 +141,11 @@ impl Fleet {
                     if ctx.node.consecutive_health_failures >= threshold {
                         ctx.node.health = HealthStatus::Unhealthy;
                         if ctx.node.state.is_productive() && !in_flight {
-                            ctx.transition(LifecycleState::Unhealthy, "health_check_failed", "")?;
+                            ctx.transition(
+                                LifecycleState::Unhealthy,
+                                "health_check_failed",
+                                Text::EMPTY,
+                            )?;
                         }
                     }
                 }
@@ -168,19 +177,19 @@ impl Fleet {
                     "node {id:?} is already decommissioned"
                 )));
             }
-            let leave = ctx.node.state != LifecycleState::Unhealthy && ctx.node.drain.is_none();
+            let leave = ctx.node.state != LifecycleState::Unhealthy && ctx.node.drain().is_none();
             if leave {
-                ctx.transition(LifecycleState::Unhealthy, "gone_at_provider", "")?;
+                ctx.transition(LifecycleState::Unhealthy, "gone_at_provider", Text::EMPTY)?;
             }
             ctx.node.health = HealthStatus::Unhealthy;
-            ctx.node.gone = Some(Box::new(GoneAtProvider {
+            ctx.node.set_gone(Some(GoneAtProvider {
                 confirmed_at_ms: ctx.now.wall,
                 evidence: evidence.clone(),
             }));
-            ctx.record(
-                AuditRecord::new(AuditAction::NodeUpdate, id, AuditResult::Success)
-                    .reason(0, format!("confirmed_gone_at_provider: {evidence}")),
-            );
+            let rec = ctx
+                .entry(AuditAction::NodeUpdate, AuditResult::Success)
+                .reason(0, format!("confirmed_gone_at_provider: {evidence}"));
+            ctx.record(rec);
             Ok(NodeInfo::of(ctx.node, ctx.policy, ctx.now))
         })
     }
@@ -194,75 +203,77 @@ impl Fleet {
             let policy = tx.inner.policy;
             let timeout = Policy::timeout(policy.provisioning_timeout_ms);
             // Find what fired first, so only those nodes are touched.
-            let mut due: Vec<(String, bool, Option<Moment>)> = Vec::new();
-            for n in tx.inner.nodes.values() {
+            let store = &tx.inner.store;
+            let mut due: Vec<(Text, Slot, bool, Option<Moment>)> = Vec::new();
+            for (slot, n) in store.slots() {
+                let m = n.metrics();
                 let stuck = n.state.is_starting()
-                    && timeout.is_some_and(|t| now.elapsed_since(n.metrics.provisioned_at) >= t);
-                let synced = if n.metrics.container_sync_pending_since.is_some() {
+                    && timeout.is_some_and(|t| now.elapsed_since(m.provisioned_at()) >= t);
+                let synced = if m.container_sync_pending_since().is_some() {
                     effective_sync_completion(n, &policy, now)
                 } else {
                     None
                 };
                 if stuck || synced.is_some() {
-                    due.push((n.id.clone(), stuck, synced));
+                    due.push((n.id_text().clone(), slot, stuck, synced));
                 }
             }
-            let mut expiring: Vec<(String, ClaimId)> = Vec::new();
-            for (claim, node) in &tx.inner.claims {
-                if let Some(c) = tx.inner.nodes.get(node).and_then(|n| n.claims.get(claim)) {
-                    if c.is_expired(now) {
-                        expiring.push((node.to_string(), *claim));
-                    }
+            let mut expiring: Vec<(Text, Slot, ClaimId)> = Vec::new();
+            for (claim, slot) in store.claims() {
+                let Some(n) = store.at(slot) else { continue };
+                if n.claim(&claim).is_some_and(|c| c.is_expired(now)) {
+                    expiring.push((n.id_text().clone(), slot, claim));
                 }
             }
             due.sort_by(|a, b| a.0.cmp(&b.0));
-            expiring.sort();
+            expiring.sort_by(|a, b| (&a.0, a.2).cmp(&(&b.0, b.2)));
             let mut report = TickReport::default();
-            for (id, stuck, synced) in due {
-                let mut ctx = tx.node(&id)?;
+            for (id, slot, stuck, synced) in due {
+                let mut ctx = tx.node_mut(slot);
                 if stuck {
-                    ctx.transition(LifecycleState::Unhealthy, "provisioning_timeout", "")?;
-                    report.provisioning_timeouts.push(id.clone());
+                    ctx.transition(
+                        LifecycleState::Unhealthy,
+                        "provisioning_timeout",
+                        Text::EMPTY,
+                    )?;
+                    report.provisioning_timeouts.push(id.to_string());
                 }
                 if let Some(deadline) = synced {
                     ctx.node.complete_sync(deadline);
-                    ctx.record(
-                        AuditRecord::new(AuditAction::Recovery, &id, AuditResult::Success)
-                            .reason(0, "container_sync_timeout"),
-                    );
-                    report.sync_timeouts.push(id);
+                    let rec = ctx
+                        .entry(AuditAction::Recovery, AuditResult::Success)
+                        .reason(0, "container_sync_timeout");
+                    ctx.record(rec);
+                    report.sync_timeouts.push(id.to_string());
                 }
             }
-            for (node_id, claim_id) in expiring {
-                let mut ctx = tx.node(&node_id)?;
+            for (node_id, slot, claim_id) in expiring {
+                let mut ctx = tx.node_mut(slot);
                 let Some(claim) = ctx.node.take_claim(&claim_id) else {
                     continue;
                 };
                 let age_ms = claim.age_ms(now);
-                let mut rec = AuditRecord::new(
-                    AuditAction::ReservationExpired,
-                    &node_id,
-                    AuditResult::Success,
-                )
-                .reason(
-                    0,
-                    format!(
-                        "claim {claim_id} of {} MB expired after {}",
-                        claim.ram_mb,
-                        crate::safety::human_duration(age_ms)
-                    ),
-                )
-                .ram(claim.ram_mb)
-                .age(age_ms);
+                let mut rec = ctx
+                    .entry(AuditAction::ReservationExpired, AuditResult::Success)
+                    .reason(
+                        0,
+                        format!(
+                            "claim {claim_id} of {} MB expired after {}",
+                            claim.ram_mb,
+                            crate::safety::human_duration(age_ms)
+                        ),
+                    )
+                    .ram(claim.ram_mb)
+                    .age(age_ms);
                 if let Some(c) = &claim.container_id {
                     rec = rec.container(c.clone());
                 }
                 ctx.record(rec);
                 tx.index_claim(claim_id, None);
                 report.expired_claims.push(ExpiredClaim {
-                    node_id,
+                    node_id: node_id.to_string(),
                     claim_id,
-                    container_id: claim.container_id,
+                    container_id: claim.container_id.map(|c| c.to_string()),
                     ram_mb: claim.ram_mb,
                     age_ms,
                 });
@@ -276,21 +287,21 @@ impl Fleet {
     pub fn finish_restore(&self) -> Result<usize> {
         self.mutate(|tx| {
             tx.set_restoring(false);
-            let mut pending: Vec<String> = tx
+            let mut pending: Vec<(Text, Slot)> = tx
                 .inner
-                .nodes
-                .values()
-                .filter(|n| n.metrics.container_sync_pending_since.is_some())
-                .map(|n| n.id.clone())
+                .store
+                .slots()
+                .filter(|(_, n)| n.metrics().container_sync_pending_since().is_some())
+                .map(|(slot, n)| (n.id_text().clone(), slot))
                 .collect();
             pending.sort();
-            for id in &pending {
-                let mut ctx = tx.node(id)?;
+            for (_, slot) in &pending {
+                let mut ctx = tx.node_mut(*slot);
                 ctx.node.complete_sync(ctx.now);
-                ctx.record(
-                    AuditRecord::new(AuditAction::Recovery, id, AuditResult::Success)
-                        .reason(0, "restore_finished"),
-                );
+                let rec = ctx
+                    .entry(AuditAction::Recovery, AuditResult::Success)
+                    .reason(0, "restore_finished");
+                ctx.record(rec);
             }
             Ok(pending.len())
         })

@@ -10,14 +10,17 @@
 //! rename, forget), [`lifecycle`] (transitions, health, timers), [`placement`] (containers,
 //! claims, holds, cordons, migrations), [`decommission`] (the two-phase protocol), [`views`]
 //! (verdicts, nodes, pages), [`consolidation`] (projection, plans and their execution) and
-//! [`audit`] (queries). [`tx`] is the transaction every mutation runs in.
+//! [`audit`] (queries). [`tx`] is the transaction every mutation runs in; [`store`] (with the
+//! indexes of [`index`]) is where the nodes live.
 
 mod audit;
 mod consolidation;
 mod decommission;
+mod index;
 mod lifecycle;
 mod placement;
 mod registry;
+mod store;
 mod tx;
 mod views;
 
@@ -31,8 +34,7 @@ pub use views::{
 use crate::audit::{AuditAction, AuditRecord, AuditResult, AuditRing};
 use crate::clock::{Clock, ManualClock, Moment, SystemClock, Timestamp};
 use crate::error::{Error, Result};
-use crate::fxhash::FxHashMap;
-use crate::ids::{ClaimId, InstanceId};
+use crate::ids::InstanceId;
 use crate::node::Node;
 use crate::policy::{FleetOptions, Policy};
 use crate::state::NodeOrigin;
@@ -41,29 +43,16 @@ use crate::storage::{
     StorageStatus,
 };
 use parking_lot::{Mutex, RwLock};
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tx::Tx;
-
-/// Node ids shared between the map key, the state index and the node itself.
-pub(crate) type NodeId = Arc<str>;
+use store::NodeStore;
+use tx::{Scratch, Tx};
 
 /// Everything behind the fleet's lock.
 pub(crate) struct Inner {
-    pub(crate) nodes: FxHashMap<NodeId, Arc<Node>>,
-    /// Every node id, ordered: whole-fleet walks and pages of all nodes in id order, without
-    /// comparing ids (a merge of the per-state sets compares at every step, following a
-    /// pointer per comparison: ten times slower at 10k nodes).
-    pub(crate) all: BTreeSet<NodeId>,
-    /// Node ids by state, ordered: pages of one state in O(log n + limit).
-    pub(crate) by_state: [BTreeSet<NodeId>; 8],
-    /// Every running container, fleet-wide: container ids are unique across the fleet.
-    pub(crate) containers: FxHashMap<String, NodeId>,
-    /// Every claim (and keyed reservation), fleet-wide.
-    pub(crate) claims: FxHashMap<ClaimId, NodeId>,
+    pub(crate) store: NodeStore,
     pub(crate) audit: AuditRing,
     pub(crate) policy: Policy,
     pub(crate) meta: FleetMeta,
@@ -73,16 +62,14 @@ pub(crate) struct Inner {
     /// recovered node was registered, and `finish_restore` has not run since. Re-entered at
     /// every open, so not persisted.
     pub(crate) restoring: bool,
+    /// A transaction's buffers, kept between transactions so that one allocates nothing.
+    scratch: Scratch,
 }
 
 impl Inner {
     fn new(options: &FleetOptions, instance_id: InstanceId) -> Inner {
         Inner {
-            nodes: FxHashMap::default(),
-            all: BTreeSet::new(),
-            by_state: Default::default(),
-            containers: FxHashMap::default(),
-            claims: FxHashMap::default(),
+            store: NodeStore::default(),
             audit: AuditRing::new(options.audit_capacity),
             policy: options.policy,
             meta: FleetMeta {
@@ -91,26 +78,23 @@ impl Inner {
             },
             storage: None,
             restoring: false,
+            scratch: Scratch::default(),
         }
     }
 
     pub(crate) fn node(&self, id: &str) -> Result<&Node> {
-        self.nodes
+        self.store
             .get(id)
             .map(|n| &**n)
             .ok_or_else(|| Error::NodeNotFound(id.to_owned()))
     }
 
-    /// The node id as shared by the maps.
-    pub(crate) fn node_id(&self, id: &str) -> Option<NodeId> {
-        self.nodes.get_key_value(id).map(|(k, _)| k.clone())
-    }
-
     /// Everything that is persisted, for a snapshot: nodes and audit entries are shared, not
-    /// copied, so capturing costs one reference count per node and entry. The nodes come in
-    /// no particular order: the snapshot writer sorts them, outside the fleet's lock.
+    /// copied, so capturing costs one reference count per node and per chunk of entries. The
+    /// nodes come in no particular order: the snapshot writer sorts them, outside the fleet's
+    /// lock.
     pub(crate) fn capture(&self) -> FleetState {
-        let nodes: Vec<Arc<Node>> = self.nodes.values().cloned().collect();
+        let nodes: Vec<Arc<Node>> = self.store.values().cloned().collect();
         FleetState {
             meta: self.meta.clone(),
             nodes,
@@ -122,16 +106,19 @@ impl Inner {
     fn restore(&mut self, state: FleetState, audit_capacity: usize) {
         self.meta = state.meta;
         for node in state.nodes {
-            let id: NodeId = node.id.as_str().into();
-            self.all.insert(id.clone());
-            self.by_state[node.state as usize].insert(id.clone());
-            for c in node.containers.keys() {
-                self.containers.insert(c.clone(), id.clone());
+            let containers: Vec<crate::text::Text> = node
+                .container_set()
+                .iter()
+                .map(|(c, _)| c.clone())
+                .collect();
+            let claims: Vec<_> = node.claims().map(|(c, _)| *c).collect();
+            let slot = self.store.insert(node);
+            for c in containers {
+                self.store.index_container(&c, slot);
             }
-            for c in node.claims.keys() {
-                self.claims.insert(*c, id.clone());
+            for c in claims {
+                self.store.set_claim(c, Some(slot));
             }
-            self.nodes.insert(id, node);
         }
         self.audit = AuditRing::restore(audit_capacity, state.audit);
     }
@@ -224,14 +211,18 @@ impl FleetBuilder {
 /// already uses); returns whether it was recorded.
 fn enter_recovery(inner: &mut Inner, now: Moment, report: &OpenReport) -> Result<bool> {
     let mut restored = 0u64;
-    for node in inner.nodes.values_mut() {
+    let slots: Vec<store::Slot> = inner.store.slots().map(|(s, _)| s).collect();
+    for slot in slots {
+        let Some(node) = inner.store.at_mut(slot) else {
+            continue;
+        };
         let protected = matches!(node.origin, NodeOrigin::System | NodeOrigin::Dedicated);
         if node.state.is_terminal() || protected {
             continue;
         }
-        let node = Arc::make_mut(node);
-        node.metrics.recovered_at = Some(now.wall);
-        node.metrics.container_sync_pending_since = Some(now);
+        node.metrics.recovered_at.set(Some(now.wall));
+        node.metrics.container_sync_pending_since.set(Some(now));
+        inner.store.refresh(slot);
         restored += 1;
     }
     inner.restoring = restored > 0;
@@ -283,7 +274,7 @@ impl std::fmt::Debug for Fleet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let g = self.inner.read();
         f.debug_struct("Fleet")
-            .field("nodes", &g.nodes.len())
+            .field("nodes", &g.store.len())
             .field("audit_retained", &g.audit.len())
             .field("manual_clock", &self.manual_clock.is_some())
             .field("persistent", &g.storage.is_some())
@@ -381,7 +372,7 @@ impl Fleet {
     }
 
     /// Writes a snapshot outside the fleet lock; its outcome is kept in the storage status.
-    fn run_compaction(&self, job: CompactionJob) {
+    fn run_compaction(&self, job: Box<CompactionJob>) {
         let _serial = self.compaction.lock();
         let _ = job.run();
     }

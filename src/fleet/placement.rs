@@ -2,6 +2,7 @@
 //! holds, cordons, and migrations. Container ids are unique across the fleet; claims are found
 //! by id fleet-wide.
 
+use super::store::Slot;
 use super::tx::Tx;
 use super::Fleet;
 use crate::audit::{AuditAction, AuditRecord, AuditResult};
@@ -9,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::ids::ClaimId;
 use crate::node::{Claim, Node, MAX_CONTAINERS_PER_NODE};
 use crate::state::LifecycleState;
-use crate::text::{sanitize_text, validate_name};
+use crate::text::{sanitize_text, validate_name, Text};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -33,12 +34,12 @@ impl ContainerOutcome {
     }
 }
 
-/// Refuses a container id that runs on another node.
-fn require_not_elsewhere(tx: &Tx<'_>, container_id: &str, node: &str) -> Result<()> {
+/// Refuses a container id that runs on another node than the one in `slot`.
+fn require_not_elsewhere(tx: &Tx<'_>, container_id: &str, slot: Slot) -> Result<()> {
     match tx.container_node(container_id) {
-        Some(other) if &**other != node => Err(Error::ContainerElsewhere {
+        Some(other) if other != slot => Err(Error::ContainerElsewhere {
             container: container_id.to_owned(),
-            node: other.to_string(),
+            node: tx.node_at(other).id().to_owned(),
         }),
         _ => Ok(()),
     }
@@ -49,32 +50,37 @@ fn require_not_elsewhere(tx: &Tx<'_>, container_id: &str, node: &str) -> Result<
 /// start is refused, and the claim stays until it is released or expires).
 fn start_container(
     tx: &mut Tx<'_>,
-    node_id: &str,
+    slot: Slot,
     container_id: &str,
     ram_mb: u64,
     claim: Option<ClaimId>,
 ) -> Result<ContainerOutcome> {
-    require_not_elsewhere(tx, container_id, node_id)?;
-    let node = tx.node_ref(node_id)?;
-    let already_here = node.containers.contains_key(container_id);
+    require_not_elsewhere(tx, container_id, slot)?;
+    let node = tx.node_at(slot);
+    let already_here = node.has_container(container_id);
     if !already_here {
         node.require_schedulable()?;
         node.require_container_slot(container_id)?;
     }
-    let key = tx.inner.node_id(node_id).expect("checked above");
     if let Some(c) = claim {
         tx.index_claim(c, None);
     }
-    if !already_here {
-        tx.index_container(container_id, Some(key));
-    }
-    let mut ctx = tx.node(node_id)?;
+    let mut ctx = tx.node_mut(slot);
     if let Some(c) = claim {
         ctx.node.take_claim(&c);
     }
-    let added = ctx.node.insert_container(container_id, ram_mb, ctx.now);
+    // The id is stored once, in the node; the fleet's index reads it there.
+    let id = match ctx.node.container_set().get_key_value(container_id) {
+        Some((id, _)) => id.clone(),
+        None => Text::new(container_id),
+    };
+    let added = ctx.node.insert_container(&id, ram_mb, ctx.now);
     ctx.settle_occupancy();
-    Ok(ContainerOutcome::of(ctx.node, added))
+    let outcome = ContainerOutcome::of(ctx.node, added);
+    if added {
+        tx.index_container(&id, slot);
+    }
+    Ok(outcome)
 }
 
 impl Fleet {
@@ -89,8 +95,9 @@ impl Fleet {
     ) -> Result<ContainerOutcome> {
         Node::validate_container(container_id, ram_mb)?;
         self.mutate(|tx| {
-            let claim = tx.node_ref(id)?.claim_for_container(container_id);
-            start_container(tx, id, container_id, ram_mb, claim)
+            let slot = tx.slot(id)?;
+            let claim = tx.node_at(slot).claim_for_container(container_id);
+            start_container(tx, slot, container_id, ram_mb, claim)
         })
     }
 
@@ -98,12 +105,14 @@ impl Fleet {
     /// (`changed: false`).
     pub fn remove_container(&self, id: &str, container_id: &str) -> Result<ContainerOutcome> {
         self.mutate(|tx| {
-            let node = tx.node_ref(id)?;
-            if !node.containers.contains_key(container_id) {
+            let slot = tx.slot(id)?;
+            let node = tx.node_at(slot);
+            let Some((cid, _)) = node.container_set().get_key_value(container_id) else {
                 return Ok(ContainerOutcome::of(node, false));
-            }
-            tx.index_container(container_id, None);
-            let mut ctx = tx.node(id)?;
+            };
+            let cid = cid.clone();
+            tx.unindex_container(&cid, slot);
+            let mut ctx = tx.node_mut(slot);
             ctx.node.remove_container(container_id, ctx.now);
             ctx.settle_occupancy();
             Ok(ContainerOutcome::of(ctx.node, true))
@@ -138,26 +147,26 @@ impl Fleet {
             }
         }
         self.mutate(|tx| {
-            let node = tx.node_ref(id)?;
+            let slot = tx.slot(id)?;
+            let node = tx.node_at(slot);
             // Containers found on a node that is being deleted mean the deletion must be
             // cancelled first; accepting them would let a deletion complete over live ones.
-            let deleting = node.state == LifecycleState::Draining || node.drain.is_some();
+            let deleting = node.state == LifecycleState::Draining || node.drain().is_some();
             if node.state.is_terminal() || (deleting && !actual.is_empty()) {
                 return Err(node.not_schedulable());
             }
             for c in actual.keys() {
-                require_not_elsewhere(tx, c, id)?;
+                require_not_elsewhere(tx, c, slot)?;
             }
-            let key = tx.inner.node_id(id).expect("checked above");
-            let mut ctx = tx.node(id)?;
+            let mut ctx = tx.node_mut(slot);
             let out = ctx.node.sync_containers(&actual, ctx.now);
             ctx.settle_occupancy();
             let outcome = ContainerOutcome::of(ctx.node, true);
             for c in &out.dropped {
-                tx.index_container(c, None);
+                tx.unindex_container(c, slot);
             }
             for c in &out.added {
-                tx.index_container(c, Some(key.clone()));
+                tx.index_container(c, slot);
             }
             for c in out.consumed_claims {
                 tx.index_claim(c, None);
@@ -178,7 +187,7 @@ impl Fleet {
                 return Ok(false);
             }
             ctx.record(
-                AuditRecord::new(AuditAction::Recovery, id, AuditResult::Success)
+                ctx.entry(AuditAction::Recovery, AuditResult::Success)
                     .reason(0, "container_sync_completed"),
             );
             Ok(true)
@@ -194,30 +203,30 @@ impl Fleet {
         Node::validate_container(container_id, ram_mb)?;
         self.mutate(|tx| {
             let ttl = tx.inner.policy.claim_ttl_ms;
-            let node = tx.node_ref(id)?;
+            let slot = tx.slot(id)?;
+            let node = tx.node_at(slot);
             node.require_schedulable()?;
-            if node.containers.contains_key(container_id) {
+            if node.has_container(container_id) {
                 return Err(Error::InvalidArgument(format!(
                     "container {container_id:?} is already running on node {id:?}"
                 )));
             }
-            require_not_elsewhere(tx, container_id, id)?;
+            require_not_elsewhere(tx, container_id, slot)?;
             let existing = node.claim_for_container(container_id);
             let claim_id = match existing {
                 Some(c) => c,
                 None => new_claim_id(tx)?,
             };
-            let key = tx.inner.node_id(id).expect("checked above");
-            let ctx = tx.node(id)?;
+            let ctx = tx.node_mut(slot);
             let claim = Claim {
                 ram_mb,
-                container_id: Some(container_id.to_owned()),
+                container_id: Some(Text::new(container_id)),
                 created_at: ctx.now,
                 ttl_ms: ttl,
             };
             ctx.node.add_claim(claim_id, claim, existing)?;
             if existing.is_none() {
-                tx.index_claim(claim_id, Some(key));
+                tx.index_claim(claim_id, Some(slot));
             }
             Ok(existing.is_none())
         })
@@ -226,25 +235,27 @@ impl Fleet {
     /// Turns a reservation into a running container.
     pub fn confirm_reservation(&self, id: &str, container_id: &str) -> Result<ContainerOutcome> {
         self.mutate(|tx| {
-            let node = tx.node_ref(id)?;
+            let slot = tx.slot(id)?;
+            let node = tx.node_at(slot);
             let claim = node.claim_for_container(container_id).ok_or_else(|| {
                 Error::InvalidArgument(format!(
                     "no reservation for container {container_id:?} on node {id:?}"
                 ))
             })?;
-            let ram = node.claims[&claim].ram_mb;
-            start_container(tx, id, container_id, ram, Some(claim))
+            let ram = node.claim(&claim).map_or(0, |c| c.ram_mb);
+            start_container(tx, slot, container_id, ram, Some(claim))
         })
     }
 
     /// Drops a reservation (the placement was abandoned); `false` if there was none.
     pub fn release_reservation(&self, id: &str, container_id: &str) -> Result<bool> {
         self.mutate(|tx| {
-            let Some(claim) = tx.node_ref(id)?.claim_for_container(container_id) else {
+            let slot = tx.slot(id)?;
+            let Some(claim) = tx.node_at(slot).claim_for_container(container_id) else {
                 return Ok(false);
             };
             tx.index_claim(claim, None);
-            tx.node(id)?.node.take_claim(&claim);
+            tx.node_mut(slot).node.take_claim(&claim);
             Ok(true)
         })
     }
@@ -257,10 +268,10 @@ impl Fleet {
         crate::node::validate_ram("ram_mb", ram_mb)?;
         self.mutate(|tx| {
             let ttl_ms = Node::claim_ttl(ttl_ms, &tx.inner.policy)?;
-            tx.node_ref(id)?.require_schedulable()?;
+            let slot = tx.slot(id)?;
+            tx.node_at(slot).require_schedulable()?;
             let claim_id = new_claim_id(tx)?;
-            let key = tx.inner.node_id(id).expect("checked above");
-            let ctx = tx.node(id)?;
+            let ctx = tx.node_mut(slot);
             let claim = Claim {
                 ram_mb,
                 container_id: None,
@@ -268,7 +279,7 @@ impl Fleet {
                 ttl_ms,
             };
             ctx.node.add_claim(claim_id, claim, None)?;
-            tx.index_claim(claim_id, Some(key));
+            tx.index_claim(claim_id, Some(slot));
             Ok(claim_id)
         })
     }
@@ -278,25 +289,24 @@ impl Fleet {
     pub fn confirm_claim(&self, claim: ClaimId, container_id: &str) -> Result<ContainerOutcome> {
         validate_name("container id", container_id)?;
         self.mutate(|tx| {
-            let node_id = tx
+            let slot = tx
                 .inner
-                .claims
-                .get(&claim)
-                .ok_or_else(|| Error::ClaimNotFound(claim.to_string()))?
-                .to_string();
-            let ram = tx.node_ref(&node_id)?.claims[&claim].ram_mb;
-            start_container(tx, &node_id, container_id, ram, Some(claim))
+                .store
+                .claim_slot(&claim)
+                .ok_or_else(|| Error::ClaimNotFound(claim.to_string()))?;
+            let ram = tx.node_at(slot).claim(&claim).map_or(0, |c| c.ram_mb);
+            start_container(tx, slot, container_id, ram, Some(claim))
         })
     }
 
     /// Releases a claim (the placement was abandoned); `false` if it was not outstanding.
     pub fn release_claim(&self, claim: ClaimId) -> Result<bool> {
         self.mutate(|tx| {
-            let Some(node_id) = tx.inner.claims.get(&claim).map(|n| n.to_string()) else {
+            let Some(slot) = tx.inner.store.claim_slot(&claim) else {
                 return Ok(false);
             };
             tx.index_claim(claim, None);
-            tx.node(&node_id)?.node.take_claim(&claim);
+            tx.node_mut(slot).node.take_claim(&claim);
             Ok(true)
         })
     }
@@ -322,7 +332,7 @@ impl Fleet {
     /// every round.
     pub fn cordon(&self, id: &str, name: &str, reason: &str, evacuate: bool) -> Result<bool> {
         validate_name("cordon name", name)?;
-        let reason = sanitize_text(reason.as_bytes());
+        let reason = Text::from(sanitize_text(reason.as_bytes()));
         self.mutate(|tx| {
             let mut ctx = tx.node(id)?;
             let created = ctx.node.cordon(name, reason.clone(), evacuate, ctx.now)?;
@@ -334,11 +344,11 @@ impl Fleet {
             } else {
                 "cordon"
             };
-            ctx.record(
-                AuditRecord::new(AuditAction::NodeCordon, id, AuditResult::Success)
-                    .reason(0, format!("{what} {name}: {reason}"))
-                    .decision_by(name),
-            );
+            let rec = ctx
+                .entry(AuditAction::NodeCordon, AuditResult::Success)
+                .reason(0, format!("{what} {name}: {reason}"))
+                .decision_by(Text::new(name));
+            ctx.record(rec);
             Ok(created)
         })
     }
@@ -350,11 +360,11 @@ impl Fleet {
             if !ctx.node.uncordon(name) {
                 return Ok(false);
             }
-            ctx.record(
-                AuditRecord::new(AuditAction::NodeUncordon, id, AuditResult::Success)
-                    .reason(0, format!("cordon {name} removed"))
-                    .decision_by(name),
-            );
+            let rec = ctx
+                .entry(AuditAction::NodeUncordon, AuditResult::Success)
+                .reason(0, format!("cordon {name} removed"))
+                .decision_by(Text::new(name));
+            ctx.record(rec);
             Ok(true)
         })
     }
@@ -377,37 +387,41 @@ impl Fleet {
             ));
         }
         self.mutate(|tx| {
-            let ram = *tx
-                .node_ref(from_node)?
-                .containers
-                .get(container_id)
+            let from_slot = tx.slot(from_node)?;
+            let (cid, ram) = tx
+                .node_at(from_slot)
+                .container_set()
+                .get_key_value(container_id)
+                .map(|(c, r)| (c.clone(), r))
                 .ok_or_else(|| {
                     Error::InvalidArgument(format!(
                         "container {container_id:?} does not run on node {from_node:?}"
                     ))
                 })?;
-            let to = tx.node_ref(to_node)?;
+            let to_slot = tx.slot(to_node)?;
+            let to = tx.node_at(to_slot);
             to.require_schedulable()?;
             to.require_room(ram, 0)?;
             to.require_container_slot(container_id)?;
+            let to_id = to.id_text().clone();
             // Validated: apply.
-            let to_key = tx.inner.node_id(to_node).expect("checked above");
-            tx.index_container(container_id, Some(to_key));
-            let mut to = tx.node(to_node)?;
-            to.node.insert_container(container_id, ram, to.now);
+            tx.unindex_container(&cid, from_slot);
+            tx.index_container(&cid, to_slot);
+            let mut to = tx.node_mut(to_slot);
+            to.node.insert_container(&cid, ram, to.now);
             to.settle_occupancy();
-            let mut from = tx.node(from_node)?;
+            let mut from = tx.node_mut(from_slot);
             from.node.remove_container(container_id, from.now);
             from.settle_occupancy();
             let rec = AuditRecord::new(
                 AuditAction::ContainerMigrate,
-                from_node,
+                &from.node.id,
                 AuditResult::Success,
             )
-            .container(container_id)
+            .container(cid)
             .reason(0, format!("moved to {to_node}"))
-            .decision_by(decision_by)
-            .related(to_node)
+            .decision_by(Text::new(decision_by))
+            .related(to_id)
             .ram(ram);
             from.record(rec);
             Ok(())
@@ -419,7 +433,7 @@ impl Fleet {
 fn new_claim_id(tx: &Tx<'_>) -> Result<ClaimId> {
     loop {
         let id = ClaimId::random()?;
-        if !tx.inner.claims.contains_key(&id) {
+        if tx.inner.store.claim_slot(&id).is_none() {
             return Ok(id);
         }
     }

@@ -3,13 +3,13 @@
 
 use super::views::NodeInfo;
 use super::Fleet;
-use crate::audit::{AuditAction, AuditRecord, AuditResult};
+use crate::audit::{AuditAction, AuditResult};
 use crate::error::{Error, Result};
 use crate::node::{AttributeChange, Node, NodeSpec, NodeUpdate};
 use crate::reason::ReasonCode;
 use crate::safety::Verdict;
 use crate::state::{LifecycleState, NodeOrigin};
-use crate::text::{sanitize_text, validate_name};
+use crate::text::{sanitize_text, validate_name, Text};
 
 fn describe(changes: &[AttributeChange]) -> String {
     changes
@@ -63,11 +63,11 @@ impl Fleet {
                     (AuditAction::NodeProvision, "registered_dedicated_node")
                 }
             };
-            ctx.record(
-                AuditRecord::new(action, &spec.id, AuditResult::Success)
-                    .reason(0, reason)
-                    .to_state(state),
-            );
+            let rec = ctx
+                .entry(action, AuditResult::Success)
+                .reason(0, reason)
+                .to_state(state);
+            ctx.record(rec);
             Ok(NodeInfo::of(ctx.node, ctx.policy, ctx.now))
         })
     }
@@ -87,14 +87,14 @@ impl Fleet {
         validate_name("new node id", new)?;
         self.mutate(|tx| {
             let node = tx.node_ref(old)?;
-            let in_place = old == new && node.placeholder;
+            let in_place = old == new && node.is_placeholder();
             if !in_place && tx.node_ref(new).is_ok() {
                 return Err(Error::NodeExists {
                     node: new.to_owned(),
                     detail: format!("cannot rename {old:?} to it"),
                 });
             }
-            if node.drain.is_some() {
+            if node.drain().is_some() {
                 return Err(Error::Rejected {
                     node: old.to_owned(),
                     verdict: Box::new(Verdict::refused(
@@ -110,36 +110,46 @@ impl Fleet {
             }
             if in_place {
                 let mut ctx = tx.node(old)?;
-                ctx.node.placeholder = false;
-                ctx.record(
-                    AuditRecord::new(AuditAction::NodeRenamed, old, AuditResult::Success)
-                        .reason(
-                            0,
-                            format!("placeholder {old} bound to its VM under the same id"),
-                        )
-                        .related(old),
-                );
+                ctx.node.bind_placeholder();
+                let id = ctx.node.id_text().clone();
+                let rec = ctx
+                    .entry(AuditAction::NodeRenamed, AuditResult::Success)
+                    .reason(
+                        0,
+                        format!("placeholder {old} bound to its VM under the same id"),
+                    )
+                    .related(id);
+                ctx.record(rec);
                 return Ok(NodeInfo::of(ctx.node, ctx.policy, ctx.now));
             }
-            let mut node = (*tx.remove(old).expect("checked above")).clone();
-            node.id = new.to_owned();
-            node.placeholder = false;
-            let containers: Vec<String> = node.containers.keys().cloned().collect();
-            let claims: Vec<_> = node.claims.keys().copied().collect();
-            let key = tx.insert(node);
+            let slot = tx.slot(old)?;
+            let old_id = tx.node_at(slot).id_text().clone();
+            // Removing a node unindexes its containers and claims; the renamed copy indexes
+            // them again under its new slot.
+            let mut node = (*tx.remove(slot).expect("checked above")).clone();
+            node.id = Text::new(new);
+            node.bind_placeholder();
+            let new_id = node.id_text().clone();
+            let containers: Vec<Text> = node
+                .container_set()
+                .iter()
+                .map(|(c, _)| c.clone())
+                .collect();
+            let claims: Vec<_> = node.claims().map(|(c, _)| *c).collect();
+            let slot = tx.insert(node);
             for c in containers {
-                tx.index_container(&c, Some(key.clone()));
+                tx.index_container(&c, slot);
             }
             for c in claims {
-                tx.index_claim(c, Some(key.clone()));
+                tx.index_claim(c, Some(slot));
             }
-            tx.inner.audit.alias(old, new);
-            let mut ctx = tx.node(new)?;
-            ctx.record(
-                AuditRecord::new(AuditAction::NodeRenamed, new, AuditResult::Success)
-                    .reason(0, format!("renamed from {old} to {new}"))
-                    .related(old),
-            );
+            tx.inner.audit.alias(&old_id, &new_id);
+            let mut ctx = tx.node_mut(slot);
+            let rec = ctx
+                .entry(AuditAction::NodeRenamed, AuditResult::Success)
+                .reason(0, format!("renamed from {old} to {new}"))
+                .related(old_id);
+            ctx.record(rec);
             Ok(NodeInfo::of(ctx.node, ctx.policy, ctx.now))
         })
     }
@@ -154,7 +164,7 @@ impl Fleet {
         let error = sanitize_text(error);
         self.mutate(|tx| {
             let node = tx.node_ref(id)?;
-            if !node.placeholder {
+            if !node.is_placeholder() {
                 return Err(Error::InvalidArgument(format!(
                     "node {id:?} is not a placeholder: its VM exists at the provider. Delete it \
                      through the decommission protocol (a VM that never came up may be marked \
@@ -181,12 +191,16 @@ impl Fleet {
                 });
             }
             let mut ctx = tx.node(id)?;
-            ctx.record(
-                AuditRecord::new(AuditAction::NodeProvision, id, AuditResult::Failed)
-                    .reason(0, "provisioning_abandoned")
-                    .error(error.clone()),
-            );
-            ctx.transition(LifecycleState::Decommissioned, "provisioning_abandoned", "")?;
+            let rec = ctx
+                .entry(AuditAction::NodeProvision, AuditResult::Failed)
+                .reason(0, "provisioning_abandoned")
+                .error(error.clone());
+            ctx.record(rec);
+            ctx.transition(
+                LifecycleState::Decommissioned,
+                "provisioning_abandoned",
+                Text::EMPTY,
+            )?;
             Ok(NodeInfo::of(ctx.node, ctx.policy, ctx.now))
         })
     }
@@ -195,13 +209,14 @@ impl Fleet {
     /// that deleted VMs do not accumulate.
     pub fn forget(&self, id: &str) -> Result<()> {
         self.mutate(|tx| {
-            let state = tx.node_ref(id)?.state;
+            let slot = tx.slot(id)?;
+            let state = tx.node_at(slot).state;
             if state != LifecycleState::Decommissioned {
                 return Err(Error::InvalidArgument(format!(
                     "node {id:?} is {state}; only decommissioned nodes can be forgotten"
                 )));
             }
-            tx.remove(id);
+            tx.remove(slot);
             Ok(())
         })
     }
@@ -213,10 +228,10 @@ fn update_in(tx: &mut super::tx::Tx<'_>, id: &str, update: &NodeUpdate) -> Resul
     let changes = ctx.node.update(update)?;
     let audited: Vec<AttributeChange> = changes.into_iter().filter(|c| c.audited).collect();
     if !audited.is_empty() {
-        ctx.record(
-            AuditRecord::new(AuditAction::NodeUpdate, id, AuditResult::Success)
-                .reason(0, describe(&audited)),
-        );
+        let rec = ctx
+            .entry(AuditAction::NodeUpdate, AuditResult::Success)
+            .reason(0, describe(&audited));
+        ctx.record(rec);
     }
     Ok(NodeInfo::of(ctx.node, ctx.policy, ctx.now))
 }

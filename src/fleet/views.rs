@@ -1,17 +1,16 @@
 //! Reading the fleet: verdicts, one node, every node, and pages of nodes with their verdicts.
 //! A page costs O(log n + limit) and holds the read lock only while it copies.
 
-use super::{Fleet, Inner, NodeId};
+use super::{Fleet, Inner};
 use crate::clock::{Moment, Timestamp};
 use crate::error::Result;
 use crate::ids::{ClaimId, TicketId};
 use crate::node::{GoneAtProvider, Labels, Node};
 use crate::policy::{Policy, OFF};
-use crate::safety::{effective_sync_completion, evaluate, Verdict};
+use crate::safety::{decide, effective_sync_completion, evaluate, Decision, Verdict};
 use crate::state::{HealthStatus, LifecycleState, NodeOrigin};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::ops::Bound;
 
 /// The verdict for one node, as returned by [`Fleet::evaluate_all`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -94,66 +93,68 @@ impl NodeInfo {
     pub(crate) fn of(node: &Node, policy: &Policy, now: Moment) -> NodeInfo {
         let m = node.metrics();
         let sync_done = effective_sync_completion(node, policy, now);
+        let sync_pending = m.container_sync_pending_since().is_some();
         NodeInfo {
-            id: node.id.clone(),
+            id: node.id().to_owned(),
             origin: node.origin,
             state: node.state,
             health: node.health,
             schedulable: node.is_schedulable(),
-            instance_type: node.instance_type.clone(),
+            instance_type: node.instance_type().to_owned(),
             hourly_cost_eur: node.hourly_cost_eur,
             labels: node.labels.clone(),
             total_ram_mb: node.total_ram_mb,
             allocated_ram_mb: node.allocated_ram_mb,
             reserved_ram_mb: node.reserved_ram_mb,
-            containers: node.containers.clone(),
+            containers: node.containers().map(|(c, r)| (c.to_owned(), r)).collect(),
             claims: node
-                .claims
-                .iter()
+                .claims()
                 .map(|(id, c)| ClaimInfo {
                     id: *id,
                     ram_mb: c.ram_mb,
-                    container_id: c.container_id.clone(),
+                    container_id: c.container_id.as_ref().map(|c| c.to_string()),
                     created_at_ms: c.created_at.wall,
                     expires_at_ms: (c.ttl_ms != OFF).then(|| c.created_at.wall.plus_ms(c.ttl_ms)),
                 })
                 .collect(),
-            holds: node.holds.clone(),
+            holds: node
+                .holds()
+                .map(|(n, d)| (n.to_owned(), d.to_owned()))
+                .collect(),
             cordons: node
-                .cordons
-                .iter()
+                .cordons()
                 .map(|(name, c)| CordonInfo {
-                    name: name.clone(),
-                    reason: c.reason.clone(),
+                    name: name.to_owned(),
+                    reason: c.reason.to_string(),
                     evacuate: c.evacuate,
-                    placed_at_ms: c.placed_at.wall,
+                    placed_at_ms: c.placed_at_ms,
                 })
                 .collect(),
             evacuated_by: node.evacuation().map(str::to_owned),
             consecutive_health_failures: node.consecutive_health_failures,
-            provisioned_at_ms: m.provisioned_at.wall,
-            initialized_at_ms: m.initialized_at.map(|t| t.wall),
-            first_container_at_ms: m.first_container_at,
-            last_container_at_ms: m.last_container_at.map(|t| t.wall),
-            total_containers_ever: m.total_containers_ever,
-            state_entered_at_ms: m.state_entered_at.wall,
+            provisioned_at_ms: m.provisioned_at().wall,
+            initialized_at_ms: m.initialized_at().map(|t| t.wall),
+            first_container_at_ms: m.first_container_at(),
+            last_container_at_ms: m.last_container_at().map(|t| t.wall),
+            total_containers_ever: m.total_containers_ever(),
+            state_entered_at_ms: m.state_entered_at().wall,
             time_in_state_ms: m.time_in_states_ms(node.state, now),
-            recovered_at_ms: m.recovered_at,
-            container_sync_pending: m.container_sync_pending_since.is_some() && sync_done.is_none(),
-            container_sync_completed_at_ms: if m.container_sync_pending_since.is_some() {
+            recovered_at_ms: m.recovered_at(),
+            container_sync_pending: sync_pending && sync_done.is_none(),
+            container_sync_completed_at_ms: if sync_pending {
                 sync_done.map(|t| t.wall)
             } else {
-                m.container_sync_completed_at.map(|t| t.wall)
+                m.container_sync_completed_at().map(|t| t.wall)
             },
-            decommission: node.drain.as_ref().map(|d| TicketInfo {
+            decommission: node.drain().map(|d| TicketInfo {
                 ticket: d.ticket,
-                decision_by: d.decision_by.clone(),
+                decision_by: d.decision_by.to_string(),
                 issued_at_ms: d.issued_at,
                 pre_drain_state: d.pre_drain_state,
             }),
-            placeholder: node.placeholder,
-            health_reported_at_ms: node.health_reported_at,
-            gone_at_provider: node.gone.as_deref().cloned(),
+            placeholder: node.is_placeholder(),
+            health_reported_at_ms: m.health_reported_at(),
+            gone_at_provider: node.gone_at_provider().cloned(),
         }
     }
 }
@@ -186,28 +187,9 @@ pub struct NodePage {
 }
 
 impl Inner {
-    /// Node ids in id order after `after`, optionally of one state: seeking costs O(log n)
-    /// and each further id O(1).
-    pub(crate) fn ids_after<'a>(
-        &'a self,
-        after: Option<&'a str>,
-        state: Option<LifecycleState>,
-    ) -> impl Iterator<Item = &'a NodeId> + 'a {
-        let lower: Bound<&str> = match after {
-            Some(a) => Bound::Excluded(a),
-            None => Bound::Unbounded,
-        };
-        let set = match state {
-            None => &self.all,
-            Some(s) => &self.by_state[s as usize],
-        };
-        set.range::<str, _>((lower, Bound::Unbounded))
-    }
-
     /// Every node in id order.
     pub(crate) fn ordered_nodes(&self) -> impl Iterator<Item = &Node> + '_ {
-        self.ids_after(None, None)
-            .filter_map(|id| self.nodes.get(id).map(|n| &**n))
+        self.store.ordered(None, None).map(|(_, n)| n)
     }
 }
 
@@ -250,21 +232,21 @@ impl Fleet {
         self.read(|g, _| {
             let mut counts = [[0u64; 3]; 8];
             let mut s = FleetSummary {
-                nodes: g.nodes.len() as u64,
-                claims: g.claims.len() as u64,
-                containers: g.containers.len() as u64,
+                nodes: g.store.len() as u64,
+                claims: g.store.claim_count() as u64,
+                containers: g.store.container_count() as u64,
                 restoring: g.restoring,
                 ..Default::default()
             };
-            for n in g.nodes.values() {
+            for n in g.store.values() {
                 counts[n.state as usize][n.health as usize] += 1;
                 if !n.cordons.is_empty() {
                     s.cordoned_nodes += 1;
                     s.cordons += n.cordons.len() as u64;
                 }
                 s.holds += n.holds.len() as u64;
-                s.placeholders += u64::from(n.placeholder);
-                s.decommissions_in_progress += u64::from(n.drain.is_some());
+                s.placeholders += u64::from(n.is_placeholder());
+                s.decommissions_in_progress += u64::from(n.drain().is_some());
                 s.total_ram_mb = s.total_ram_mb.saturating_add(n.total_ram_mb);
                 s.allocated_ram_mb = s.allocated_ram_mb.saturating_add(n.allocated_ram_mb);
                 s.reserved_ram_mb = s.reserved_ram_mb.saturating_add(n.reserved_ram_mb);
@@ -301,11 +283,24 @@ impl Fleet {
         self.read(|g, now| Ok(evaluate(g.node(id)?, &g.policy, now)))?
     }
 
-    /// Hands the verdict for one node to `f` where it was computed, and returns what `f`
+    /// The decision for one node now, without the names that explain it: the path of the C
+    /// ABI's flat verdict (a value, computed from the node's packed verdict inputs).
+    pub fn decide(&self, id: &str) -> Result<Decision> {
+        self.with_decision(id, |d| *d)
+    }
+
+    /// Hands the decision for one node to `f` where it was computed and returns what `f`
     /// returns: the path for callers that keep only part of it (the C ABI's flat verdict), so
-    /// the verdict is not moved out of the read.
-    pub fn with_verdict<R>(&self, id: &str, f: impl FnOnce(&Verdict) -> R) -> Result<R> {
-        self.read(|g, now| Ok(f(&evaluate(g.node(id)?, &g.policy, now))))?
+    /// the decision is not copied out of the read.
+    #[inline]
+    pub fn with_decision<R>(&self, id: &str, f: impl FnOnce(&Decision) -> R) -> Result<R> {
+        self.read(|g, now| {
+            let slot = g
+                .store
+                .slot_of(id)
+                .ok_or_else(|| crate::error::Error::NodeNotFound(id.to_owned()))?;
+            Ok(f(&decide(g.store.inputs(slot), &g.policy, now)))
+        })?
     }
 
     /// Verdicts for every node, ordered by node id: a dry run of what a policy may delete now.
@@ -313,20 +308,21 @@ impl Fleet {
         self.read(|g, now| {
             g.ordered_nodes()
                 .map(|n| NodeVerdict {
-                    node_id: n.id.clone(),
+                    node_id: n.id.to_string(),
                     verdict: evaluate(n, &g.policy, now),
                 })
                 .collect()
         })
     }
 
-    /// Calls `f` with every node's id and verdict, ordered by id, under one read lock and one
-    /// `now`, without allocating per node: the batch path behind the C ABI's
-    /// `nl_fleet_evaluate_all`.
-    pub fn with_verdicts(&self, mut f: impl FnMut(&str, &Verdict)) -> Result<()> {
+    /// Calls `f` with every node's id and decision, ordered by id, under one read lock and
+    /// one `now`, without allocating per node: the batch path behind the C ABI's
+    /// `nl_fleet_evaluate_all`. The decisions come from the packed verdict inputs, so the walk
+    /// reads one compact array and each node's id, nothing else.
+    pub fn with_decisions(&self, mut f: impl FnMut(&str, &Decision)) -> Result<()> {
         self.read(|g, now| {
-            for n in g.ordered_nodes() {
-                f(&n.id, &evaluate(n, &g.policy, now));
+            for (slot, n) in g.store.ordered(None, None) {
+                f(n.id(), &decide(g.store.inputs(slot), &g.policy, now));
             }
         })
     }
@@ -362,12 +358,11 @@ impl Fleet {
         self.read(|g, now| {
             let mut nodes = Vec::with_capacity(q.limit.min(1024));
             let mut next_after = None;
-            for id in g.ids_after(q.after.as_deref(), q.state) {
+            for (_, n) in g.store.ordered(q.after.as_deref(), q.state) {
                 if nodes.len() == q.limit {
                     next_after = nodes.last().map(|r: &NodeRow| r.node.id.clone());
                     break;
                 }
-                let n = &g.nodes[id];
                 nodes.push(NodeRow {
                     node: NodeInfo::of(n, &g.policy, now),
                     verdict: evaluate(n, &g.policy, now),
@@ -378,7 +373,7 @@ impl Fleet {
     }
 
     pub fn len(&self) -> usize {
-        self.inner.read().nodes.len()
+        self.inner.read().store.len()
     }
 
     pub fn is_empty(&self) -> bool {

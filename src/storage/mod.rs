@@ -479,7 +479,7 @@ fn write_snapshot(
                 aliases: &a.aliases,
             },
         )?;
-        for entry in &a.entries {
+        for entry in a.entries.iter() {
             put(&mut buf, RecordOut::Audit { entry })?;
             flush(&mut f, &mut buf)?;
         }

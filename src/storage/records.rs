@@ -8,6 +8,7 @@ use super::{AuditState, FleetMeta, FleetState};
 use crate::audit::{AuditAction, AuditEntry, AuditResult};
 use crate::ids::InstanceId;
 use crate::node::Node;
+use crate::text::Text;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -67,7 +68,7 @@ pub(crate) enum RecordOut<'a> {
         evicted: u64,
         by_action: &'a [(AuditAction, u64)],
         by_result: &'a [(AuditResult, u64)],
-        aliases: &'a [(String, String, u64)],
+        aliases: &'a [(Text, Text, u64)],
     },
     /// Journal only, last: the journal is complete and `next_generation` continues it.
     Seal {
@@ -96,7 +97,7 @@ pub(crate) enum Record {
         evicted: u64,
         by_action: Vec<(AuditAction, u64)>,
         by_result: Vec<(AuditResult, u64)>,
-        aliases: Vec<(String, String, u64)>,
+        aliases: Vec<(Text, Text, u64)>,
     },
     Seal {
         next_generation: u64,
@@ -169,7 +170,7 @@ impl Replay {
     pub fn apply(&mut self, r: Record) -> Result<(), String> {
         match r {
             Record::Node { node } => {
-                self.nodes.insert(node.id.clone(), Arc::new(*node));
+                self.nodes.insert(node.id().to_owned(), Arc::new(*node));
             }
             Record::Forget { id } => {
                 self.nodes.remove(&id);
@@ -190,7 +191,7 @@ impl Replay {
                         let new = &entry.node_id;
                         for (_, target, _) in self.audit.aliases.iter_mut() {
                             if target == old {
-                                target.clone_from(new);
+                                *target = new.clone();
                             }
                         }
                         self.audit.aliases.retain(|(o, _, _)| o != old);
@@ -205,7 +206,7 @@ impl Replay {
                     self.audit.entries.pop_front();
                     self.audit.evicted += 1;
                 }
-                self.audit.entries.push_back(Arc::new(*entry));
+                self.audit.entries.push_back(*entry);
             }
             Record::AuditHead {
                 first_seq,

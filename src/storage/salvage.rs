@@ -318,11 +318,9 @@ pub fn salvage_with(fs: Arc<dyn Fs>, from: &Path, to: &Path) -> Result<SalvageRe
     // The ring holds a contiguous run of sequence numbers: keep the newest one; entries before
     // a gap (a lost mutation's entries) count as evicted.
     let entries = &mut state.audit.entries;
-    if let Some(cut) = (1..entries.len())
-        .rev()
-        .find(|&i| entries[i].seq != entries[i - 1].seq + 1)
-    {
-        entries.drain(..cut);
+    let seq = |i: usize| entries.get(i).map_or(0, |e| e.seq);
+    if let Some(cut) = (1..entries.len()).rev().find(|&i| seq(i) != seq(i - 1) + 1) {
+        entries.drop_oldest(cut);
         report.audit_entries_dropped_before_a_gap = cut as u64;
         state.audit.evicted += cut as u64;
     }
