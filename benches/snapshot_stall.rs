@@ -1,8 +1,9 @@
 //! How long callers wait while a snapshot is taken (not a test; results in
 //! docs/PERFORMANCE.md): a persistent fleet of 10k and 100k nodes compacts while another thread
 //! evaluates a node in a loop and records the slowest call. The snapshot holds the fleet's lock
-//! only to capture the state and to rotate the journal (which syncs the old journal and the new
-//! one's header: device latency); encoding and writing the snapshot happen outside it.
+//! only to capture the state (one reference count per node) and to switch to the journal it
+//! created beforehand: no I/O. Syncing and sealing the old journal, encoding and writing the
+//! snapshot, and creating the next journal happen outside it.
 //!
 //!     cargo bench --bench snapshot_stall
 

@@ -3,7 +3,7 @@
 //! SIGKILLed writers (also during compaction). The exhaustive fault enumeration runs on the
 //! simulated file system in `storage_faults.rs`.
 
-use node_lifecycle::storage::{self, Fault, FaultFs, OsFs};
+use node_lifecycle::storage::{self, Fault, FaultFs, Fs, OsFs};
 use node_lifecycle::*;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -46,8 +46,44 @@ fn files(dir: &Path, prefix: &str) -> Vec<PathBuf> {
     v
 }
 
+/// The live journal: the newest one, unless that is the empty spare an open fleet keeps ready
+/// for its next compaction (header sequence number 0, nothing after the header frame) beside
+/// the live one.
 fn journal(dir: &Path) -> PathBuf {
-    files(dir, "journal-").pop().unwrap()
+    let mut all = files(dir, "journal-");
+    let newest = all.pop().unwrap();
+    match all.pop() {
+        Some(before) if is_empty_spare(&newest) => before,
+        _ => newest,
+    }
+}
+
+fn is_empty_spare(p: &Path) -> bool {
+    let len = std::fs::metadata(p).unwrap().len();
+    let bytes = std::fs::read(p).unwrap();
+    let header_len = 36 + u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as u64;
+    file_header(p)["lsn"] == 0 && len == header_len
+}
+
+/// Every file of a directory, to put the whole directory back as it was (restoring one file
+/// of it is what the journal chain is there to catch).
+fn save_dir(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    files(dir, "")
+        .into_iter()
+        .map(|p| {
+            let bytes = std::fs::read(&p).unwrap();
+            (p, bytes)
+        })
+        .collect()
+}
+
+fn restore_dir(dir: &Path, saved: &[(PathBuf, Vec<u8>)]) {
+    for p in files(dir, "") {
+        std::fs::remove_file(p).unwrap();
+    }
+    for (p, bytes) in saved {
+        std::fs::write(p, bytes).unwrap();
+    }
 }
 
 /// A workload touching every kind of state: all origins, transitions, containers, claims,
@@ -274,8 +310,10 @@ fn a_torn_tail_at_every_byte_offset_is_cut_and_reported() {
     let len_before_last = std::fs::metadata(&journal).unwrap().len();
     f.register(NodeSpec::cloud("lost", 0)).unwrap();
     drop(f);
+    let saved = save_dir(&dir);
     let whole = std::fs::read(&journal).unwrap();
     for cut in len_before_last as usize..whole.len() {
+        restore_dir(&dir, &saved);
         std::fs::write(&journal, &whole[..cut]).unwrap();
         let f = open(&dir, T0, no_compaction()).unwrap();
         let report = f.open_report().unwrap();
@@ -291,8 +329,6 @@ fn a_torn_tail_at_every_byte_offset_is_cut_and_reported() {
             assert_eq!(e.reason, "journal_tail_skipped");
         }
         drop(f);
-        // Open cut the tail and appended its own record: write the original back.
-        std::fs::write(&journal, &whole).unwrap();
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -824,7 +860,10 @@ fn an_empty_newest_journal_is_an_interrupted_creation_only_before_the_seal() {
     let f = open(&dir, T0, no_compaction()).unwrap();
     assert!(f.node("a").is_ok());
     assert_eq!(f.open_report().unwrap().obsolete_files_removed, 1);
-    assert!(!next.exists(), "the empty journal was removed");
+    assert!(
+        file_header(&next)["lsn"].as_u64() > Some(0),
+        "the empty journal was removed, and the restart's new generation took its name"
+    );
     // Compaction seals the live journal and starts the next one, with its snapshot.
     f.compact().unwrap();
     f.register(NodeSpec::cloud("b", 0)).unwrap();
@@ -974,5 +1013,189 @@ fn a_directory_written_by_0_2_opens_and_moves_to_the_current_format() {
         let p = e.unwrap().path();
         assert_eq!(file_header(&p)["format_version"], 3, "{}", p.display());
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+// ----- compaction holds the fleet lock for no I/O -------------------------------------------------
+
+/// A file system that holds every operation while its gate is closed, except those on one
+/// file: the journal mutations go to. A compaction that did any I/O under the fleet's lock
+/// would then hold the lock while stuck, and a concurrent mutation could not finish.
+#[derive(Debug, Clone)]
+struct GateFs {
+    gate: Arc<(std::sync::Mutex<GateState>, std::sync::Condvar)>,
+}
+
+#[derive(Debug, Default)]
+struct GateState {
+    closed: bool,
+    allowed: Option<PathBuf>,
+    /// Operations waiting at the gate now.
+    waiting: usize,
+}
+
+impl GateFs {
+    fn pass(&self, path: &Path) {
+        let (m, cv) = &*self.gate;
+        let mut s = m.lock().unwrap();
+        if !s.closed || s.allowed.as_deref() == Some(path) {
+            return;
+        }
+        s.waiting += 1;
+        cv.notify_all();
+        while s.closed {
+            s = cv.wait(s).unwrap();
+        }
+        s.waiting -= 1;
+    }
+
+    fn close(&self, allowed: PathBuf) {
+        let mut s = self.gate.0.lock().unwrap();
+        s.closed = true;
+        s.allowed = Some(allowed);
+    }
+
+    fn open(&self) {
+        self.gate.0.lock().unwrap().closed = false;
+        self.gate.1.notify_all();
+    }
+
+    /// Waits until something is held at the gate.
+    fn wait_for_a_held_operation(&self) {
+        let (m, cv) = &*self.gate;
+        let s = m.lock().unwrap();
+        let (s, timeout) = cv
+            .wait_timeout_while(s, Duration::from_secs(20), |s| s.waiting == 0)
+            .unwrap();
+        assert!(
+            !timeout.timed_out() && s.waiting > 0,
+            "the compaction did no I/O at all"
+        );
+    }
+}
+
+#[derive(Debug)]
+struct GateFile {
+    inner: Box<dyn storage::fs::FsFile>,
+    path: PathBuf,
+    fs: GateFs,
+}
+
+impl storage::fs::FsFile for GateFile {
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.fs.pass(&self.path);
+        self.inner.write_all(buf)
+    }
+    fn sync_data(&mut self) -> std::io::Result<()> {
+        self.fs.pass(&self.path);
+        self.inner.sync_data()
+    }
+    fn set_len(&mut self, len: u64) -> std::io::Result<()> {
+        self.fs.pass(&self.path);
+        self.inner.set_len(len)
+    }
+}
+
+impl Fs for GateFs {
+    fn create_dir_all(&self, dir: &Path) -> std::io::Result<()> {
+        self.pass(dir);
+        OsFs.create_dir_all(dir)
+    }
+    fn list(&self, dir: &Path) -> std::io::Result<Vec<String>> {
+        self.pass(dir);
+        OsFs.list(dir)
+    }
+    fn len(&self, path: &Path) -> std::io::Result<u64> {
+        self.pass(path);
+        OsFs.len(path)
+    }
+    fn open_read(&self, path: &Path) -> std::io::Result<Box<dyn std::io::Read + Send>> {
+        self.pass(path);
+        OsFs.open_read(path)
+    }
+    fn create(&self, path: &Path) -> std::io::Result<Box<dyn storage::fs::FsFile>> {
+        self.pass(path);
+        let inner = OsFs.create(path)?;
+        Ok(Box::new(GateFile {
+            inner,
+            path: path.to_path_buf(),
+            fs: self.clone(),
+        }))
+    }
+    fn open_append(&self, path: &Path) -> std::io::Result<Box<dyn storage::fs::FsFile>> {
+        self.pass(path);
+        let inner = OsFs.open_append(path)?;
+        Ok(Box::new(GateFile {
+            inner,
+            path: path.to_path_buf(),
+            fs: self.clone(),
+        }))
+    }
+    fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+        self.pass(from);
+        OsFs.rename(from, to)
+    }
+    fn remove(&self, path: &Path) -> std::io::Result<()> {
+        self.pass(path);
+        OsFs.remove(path)
+    }
+    fn sync_dir(&self, dir: &Path) -> std::io::Result<()> {
+        self.pass(dir);
+        OsFs.sync_dir(dir)
+    }
+    fn lock_dir(&self, dir: &Path) -> std::io::Result<Option<storage::fs::LockGuard>> {
+        OsFs.lock_dir(dir)
+    }
+}
+
+#[test]
+fn a_compaction_holds_the_lock_for_no_io_and_mutations_go_on_during_it() {
+    let dir = tempdir("gate");
+    let gate = GateFs {
+        gate: Arc::default(),
+    };
+    let f = Arc::new(
+        Fleet::builder(FleetOptions::default())
+            .manual_clock(T0)
+            .data_dir(&dir, no_compaction())
+            .file_system(Arc::new(gate.clone()))
+            .build()
+            .unwrap(),
+    );
+    for i in 0..20 {
+        f.register(NodeSpec::cloud(format!("n{i}"), 0)).unwrap();
+    }
+    // Mutations may go to the next journal only (a spare the fleet created ahead of time).
+    let next = f.storage_status().unwrap().generation + 1;
+    gate.close(dir.join(format!("journal-{next:020}.nlj")));
+    let compacting = {
+        let f = f.clone();
+        std::thread::spawn(move || f.compact())
+    };
+    // The compaction is now stuck in I/O (syncing and sealing the old journal, writing the
+    // snapshot), all of it after releasing the lock: a mutation and a read complete meanwhile.
+    gate.wait_for_a_held_operation();
+    let (done, finished) = std::sync::mpsc::channel();
+    {
+        let f = f.clone();
+        std::thread::spawn(move || {
+            let r = f.register(NodeSpec::cloud("during", 0)).map(|_| ());
+            let v = f.evaluate("n0").map(|_| ());
+            done.send((r, v)).unwrap();
+        });
+    }
+    let (r, v) = finished
+        .recv_timeout(Duration::from_secs(20))
+        .expect("a mutation waited for the compaction's I/O: it held the fleet lock");
+    r.unwrap();
+    v.unwrap();
+    gate.open();
+    compacting.join().unwrap().unwrap();
+    assert_eq!(f.storage_status().unwrap().compactions, 1);
+    drop(Arc::try_unwrap(f).unwrap());
+    let f = open(&dir, T0, no_compaction()).unwrap();
+    assert_eq!(f.len(), 21);
+    assert!(f.node("during").is_ok());
+    drop(f);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -5,7 +5,11 @@ package lifecycle
 // The native backend: the library linked through cgo (see link_*.go for which library).
 
 // #include <stdlib.h>
+// #if __has_include("node_lifecycle.h")
 // #include "node_lifecycle.h"
+// #else
+// #error "node-lifecycle: the library's header is not on the include path: inside the repository run `make go-lib` at its root and build with -tags nl_dev; a copy of the module without its lib directory builds with CGO_ENABLED=0 (the WebAssembly backend)"
+// #endif
 import "C"
 
 import (

@@ -250,7 +250,13 @@ fn enter_recovery(inner: &mut Inner, now: Moment, report: &OpenReport) -> Result
         );
     }
     match tx.commit() {
-        Ok(_) => Ok(true),
+        Ok(job) => {
+            // Nobody else holds the fleet yet: a compaction that came due runs right here.
+            if let Some(job) = job {
+                let _ = job.run();
+            }
+            Ok(true)
+        }
         Err(Error::Storage(_)) => Ok(false),
         Err(e) => Err(e),
     }
@@ -448,19 +454,34 @@ impl Fleet {
     }
 
     /// Writes a snapshot and starts a new journal generation now. The fleet lock is held only
-    /// to capture the state and switch journals; encoding and writing happen outside it.
+    /// to capture the state and switch to the journal created beforehand; syncing, encoding and
+    /// writing happen outside it. If a compaction that a mutation started has not run yet, this
+    /// waits for it and then compacts again.
     pub fn compact(&self) -> Result<()> {
         self.check_poison()?;
-        let _serial = self.compaction.lock();
-        let job = {
-            let mut g = self.inner.write();
-            let state = g.capture();
-            match g.storage.as_mut() {
-                Some(s) => s.begin_compaction(state)?,
-                None => return Ok(()),
+        loop {
+            let serial = self.compaction.lock();
+            let job = {
+                let mut g = self.inner.write();
+                match g.storage.as_ref() {
+                    None => return Ok(()),
+                    Some(s) if s.compaction_in_flight() => None,
+                    Some(_) => {
+                        let state = g.capture();
+                        let storage = g.storage.as_mut().expect("checked above");
+                        Some(storage.begin_compaction(state)?)
+                    }
+                }
+            };
+            match job {
+                Some(job) => return job.run(),
+                None => {
+                    // The mutation that began it runs it once it has this lock.
+                    drop(serial);
+                    std::thread::sleep(Duration::from_millis(1));
+                }
             }
-        };
-        job.run()
+        }
     }
 }
 

@@ -16,9 +16,14 @@
 //!   verified, into a new directory);
 //! - a failed fsync poisons the handle (no further mutation until reopen);
 //! - compaction can fail or crash at any step without losing an acknowledged mutation, and the
-//!   fleet lock is held only to capture the state and switch journals;
+//!   fleet lock is held only to capture the state and switch to a journal created beforehand:
+//!   no disk I/O under the lock (the old journal is synced and sealed, the snapshot written and
+//!   the next journal created, all after the lock is released);
+//! - every reopen after writes starts a new journal generation whose header names where the
+//!   previous journal ended, so a journal put back from an older copy breaks the chain;
 //! - no size cliffs: records of any size are fragmented, snapshots are streamed;
-//! - failures leave no temporary files, and reopening writes only a small frame;
+//! - failures leave no temporary files, and reopening writes at most a new journal's header,
+//!   a seal and a spare journal (each a small frame);
 //! - exclusive access is an OS lock on the directory itself.
 
 pub mod frame;
@@ -68,6 +73,11 @@ pub enum SyncPolicy {
 /// The default compaction threshold (journal records).
 pub const DEFAULT_COMPACT_AFTER_RECORDS: u64 = 100_000;
 
+/// Journals since the last snapshot after which a compaction is due whatever their size: each
+/// restart after writes starts one, and a process restarted often with few writes would
+/// otherwise grow the chain (and the replay at open) without bound.
+pub const MAX_JOURNALS_SINCE_SNAPSHOT: u64 = 16;
+
 /// How a fleet persists.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -106,6 +116,10 @@ pub struct OpenReport {
     /// Whether the restart was recorded in the audit ring (it is not when the disk is full:
     /// opening never needs more space than the data already uses).
     pub recovery_recorded: bool,
+    /// Whether open started a new journal generation (it does after writes, so that the journal
+    /// written before the restart is pinned by its successor; not on a full disk).
+    #[serde(default)]
+    pub new_generation: bool,
 }
 
 /// Where a persistent fleet's storage stands.
@@ -158,6 +172,64 @@ fn io_err(path: &Path, what: &str, e: std::io::Error) -> Error {
 struct Shared {
     compactions: u64,
     last_compaction_error: Option<String>,
+    /// A compaction began and has not finished: no other begins until it does.
+    in_flight: bool,
+    /// The next journal, created and synced ahead of time (outside the fleet lock), empty.
+    spare: Option<Spare>,
+    /// Set when a compaction could not sync the journal it retired: acknowledged records may
+    /// be lost, so the storage stops accepting writes.
+    failure: Option<String>,
+    /// The generation of the newest snapshot.
+    snapshot_generation: u64,
+}
+
+/// A journal created before it is needed: its header names no sequence number (0), so its
+/// first record's says where it starts.
+struct Spare {
+    generation: u64,
+    file: Box<dyn FsFile>,
+    header_len: u64,
+}
+
+impl std::fmt::Debug for Spare {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spare")
+            .field("generation", &self.generation)
+            .finish()
+    }
+}
+
+/// The journal a compaction switched away from, until the compaction syncs and seals it
+/// (outside the fleet lock).
+struct Retired {
+    generation: u64,
+    file: Box<dyn FsFile>,
+    /// Where its records end (the seal goes there).
+    bytes: u64,
+    /// The sequence number its seal takes (the first of the next journal).
+    seal_lsn: u64,
+    /// It holds writes not yet synced (batched syncs): they must reach the disk before any
+    /// record of the next journal does, or a power loss could keep a later record and lose an
+    /// earlier one.
+    unsynced: bool,
+}
+
+/// A journal's header frame.
+fn header_frame(generation: u64, instance_id: InstanceId, lsn: u64) -> Vec<u8> {
+    let header = FileHeader {
+        format_version: FORMAT_VERSION,
+        file: FileKind::Journal,
+        generation,
+        instance_id,
+        lsn,
+    };
+    let mut buf = Vec::new();
+    frame::put_header(
+        &mut buf,
+        generation,
+        &serde_json::to_vec(&header).expect("a header serialises"),
+    );
+    buf
 }
 
 /// An open data directory: the lock, the journal being appended, and its bookkeeping.
@@ -178,6 +250,9 @@ pub(crate) struct Storage {
     /// The live journal is of an older format: rotate before appending to it.
     needs_new_generation: bool,
     shared: Arc<Mutex<Shared>>,
+    retired: Arc<Mutex<Option<Retired>>>,
+    /// Whether the retired journal still holds unsynced writes (read without the mutex).
+    retired_unsynced: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The state found in a data directory, and the storage to continue it.
@@ -216,6 +291,7 @@ impl Storage {
     /// Appends one mutation's records. On error nothing may be considered written: the caller
     /// rolls its in-memory change back. A failed sync poisons the storage.
     pub fn append(&mut self, records: &[RecordOut<'_>]) -> Result<()> {
+        self.check_failure();
         if let Some(p) = &self.poisoned {
             return Err(Error::Poisoned(p.clone()));
         }
@@ -252,6 +328,10 @@ impl Storage {
             }
         };
         if due {
+            if let Err(e) = self.sync_retired() {
+                let _ = self.file.set_len(self.bytes);
+                return Err(e);
+            }
             if let Err(e) = self.file.sync_data() {
                 // Never retried and assumed good (PostgreSQL's lesson): the record is not
                 // acknowledged, so cut it off (best effort) and stop accepting writes.
@@ -272,10 +352,12 @@ impl Storage {
 
     /// Forces written records to disk. A failure poisons the storage.
     pub fn sync(&mut self) -> Result<()> {
+        self.check_failure();
         if let Some(p) = &self.poisoned {
             return Err(Error::Poisoned(p.clone()));
         }
         if self.unsynced_writes > 0 {
+            self.sync_retired()?;
             if let Err(e) = self.file.sync_data() {
                 let path = self.dir.join(journal_name(self.generation));
                 return Err(self.poison(format!("fsync of {} failed: {e}", path.display())));
@@ -286,10 +368,63 @@ impl Storage {
         Ok(())
     }
 
+    /// Takes over a failure a compaction reported from outside the lock.
+    fn check_failure(&mut self) {
+        if self.poisoned.is_none() {
+            let failure = self.shared.lock().failure.take();
+            if let Some(why) = failure {
+                let _ = self.poison(why);
+            }
+        }
+    }
+
+    /// Syncs the journal a compaction retired, if it still holds unsynced writes: they must
+    /// be on disk before anything of the current journal is.
+    fn sync_retired(&mut self) -> Result<()> {
+        // The mutex is taken only when there is something to sync: the compaction holds it
+        // while it syncs, and a mutation must not wait for that unless it has to.
+        if !self
+            .retired_unsynced
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            return Ok(());
+        }
+        let retired = self.retired.clone();
+        let mut retired = retired.lock();
+        let Some(old) = retired.as_mut().filter(|r| r.unsynced) else {
+            // Still flagged but gone: the compaction's sync of it failed. Its writes may be
+            // lost, so nothing after them may be acknowledged.
+            drop(retired);
+            self.check_failure();
+            return match &self.poisoned {
+                Some(p) => Err(Error::Poisoned(p.clone())),
+                None => Ok(()),
+            };
+        };
+        if let Err(e) = old.file.sync_data() {
+            let path = self.dir.join(journal_name(old.generation));
+            drop(retired);
+            return Err(self.poison(format!("fsync of {} failed: {e}", path.display())));
+        }
+        old.unsynced = false;
+        self.retired_unsynced
+            .store(false, std::sync::atomic::Ordering::Release);
+        Ok(())
+    }
+
     pub fn wants_compaction(&self) -> bool {
-        self.poisoned.is_none()
-            && self.options.compact_after_records != OFF
-            && self.records >= self.options.compact_after_records
+        if self.poisoned.is_some() || self.options.compact_after_records == OFF {
+            return false;
+        }
+        let shared = self.shared.lock();
+        let long_chain = self.generation.saturating_sub(shared.snapshot_generation)
+            >= MAX_JOURNALS_SINCE_SNAPSHOT;
+        !shared.in_flight && (self.records >= self.options.compact_after_records || long_chain)
+    }
+
+    /// Whether a compaction has begun and not finished.
+    pub fn compaction_in_flight(&self) -> bool {
+        self.shared.lock().in_flight
     }
 
     pub fn status(&self) -> StorageStatus {
@@ -306,15 +441,20 @@ impl Storage {
         }
     }
 
-    /// Starts a compaction under the fleet lock: syncs the journal, starts the next journal
-    /// generation (so mutations go on while the snapshot is written) and seals the current
-    /// one. Returns the job that writes the snapshot of `state`, to run without the lock.
+    /// Starts a compaction under the fleet lock: switches to the next journal (created
+    /// beforehand, so this does no I/O), so that mutations go on while the snapshot is written.
+    /// Returns the job that syncs and seals the old journal, writes the snapshot of `state` and
+    /// creates the next spare journal, to run without the lock.
     pub fn begin_compaction(&mut self, state: FleetState) -> Result<CompactionJob> {
-        let result = self.rotate();
+        if self.shared.lock().in_flight {
+            return Err(Error::Storage("a compaction is already running".into()));
+        }
+        let result = self.switch_journal();
         if let Err(e) = &result {
             self.shared.lock().last_compaction_error = Some(e.to_string());
         }
         let old_generation = result?;
+        self.shared.lock().in_flight = true;
         Ok(CompactionJob {
             fs: self.fs.clone(),
             dir: self.dir.clone(),
@@ -324,25 +464,56 @@ impl Storage {
             instance_id: self.instance_id,
             state,
             shared: self.shared.clone(),
+            retired: self.retired.clone(),
+            retired_unsynced: self.retired_unsynced.clone(),
+            done: false,
         })
     }
 
-    /// Switches to a new journal generation; returns the old generation.
-    fn rotate(&mut self) -> Result<u64> {
+    /// Moves appends to the next journal generation, which continues at `next_lsn`; the old
+    /// journal is retired (synced and sealed by the compaction). Returns the old generation.
+    fn switch_journal(&mut self) -> Result<u64> {
+        self.check_failure();
         if let Some(p) = &self.poisoned {
             return Err(Error::Poisoned(p.clone()));
         }
-        // Everything acknowledged must be on disk before the chain moves on.
-        self.sync()?;
         let old = self.generation;
         let next = old + 1;
+        let spare = self.shared.lock().spare.take();
+        let (file, header_len) = match spare {
+            Some(s) if s.generation == next => (s.file, s.header_len),
+            _ => {
+                // No spare (its creation failed, or none was made yet): create the journal
+                // now, under the lock. Correct, only slower.
+                let file = self.create_next(next)?;
+                let len = header_frame(next, self.instance_id, self.next_lsn).len() as u64;
+                (file, len)
+            }
+        };
+        let retired = Retired {
+            generation: old,
+            file: std::mem::replace(&mut self.file, file),
+            bytes: self.bytes,
+            seal_lsn: self.next_lsn,
+            unsynced: self.unsynced_writes > 0,
+        };
+        self.retired_unsynced
+            .store(retired.unsynced, std::sync::atomic::Ordering::Release);
+        *self.retired.lock() = Some(retired);
+        self.generation = next;
+        self.bytes = header_len;
+        self.records = 0;
+        self.unsynced_writes = 0;
+        Ok(old)
+    }
+
+    /// Creates journal `next` starting at `next_lsn`; if a half-created one stays behind and
+    /// cannot be removed, the storage stops writing (it would break the chain later).
+    fn create_next(&mut self, next: u64) -> Result<Box<dyn FsFile>> {
         let path = self.dir.join(journal_name(next));
-        let file = match create_journal(&*self.fs, &self.dir, next, self.instance_id, self.next_lsn)
-        {
-            Ok(f) => f,
+        match create_journal(&*self.fs, &self.dir, next, self.instance_id, self.next_lsn) {
+            Ok(f) => Ok(f),
             Err(e) => {
-                // A journal of the next generation that stays behind would break the chain
-                // once this one grows further: if it cannot be removed, stop writing.
                 let removed = self
                     .fs
                     .remove(&path)
@@ -355,39 +526,106 @@ impl Storage {
                         )));
                     }
                 }
-                return Err(e);
-            }
-        };
-        // Seal the old journal: it is complete, and `next` continues it. If this fails the
-        // old journal stays unsealed (a partial seal is cut off, and open accepts one that could
-        // not be); the LSN chain still links the two.
-        let mut seal = Vec::new();
-        let payload = serde_json::to_vec(&[RecordOut::Seal {
-            next_generation: next,
-        }])
-        .expect("a seal serialises");
-        frame::put_record(&mut seal, old, self.next_lsn, &payload);
-        match self.file.write_all(&seal) {
-            Ok(()) => {
-                let _ = self.file.sync_data();
-            }
-            Err(_) => {
-                let _ = self.file.set_len(self.bytes);
+                Err(e)
             }
         }
-        let header_len = self.fs.len(&path).unwrap_or(0);
-        self.file = file;
-        self.generation = next;
-        self.bytes = header_len;
-        self.records = 0;
-        self.unsynced_writes = 0;
+    }
+
+    /// Switches to a new journal generation now, syncing and sealing the current one (under
+    /// the caller's lock: used when the current journal is of an older format).
+    pub(crate) fn rotate(&mut self) -> Result<u64> {
+        // Everything acknowledged must be on disk before the chain moves on.
+        self.sync()?;
+        // No snapshot follows this switch: the records since the last one still count.
+        let records = self.records;
+        let old = self.switch_journal()?;
+        self.records = records;
+        let retired = self.retired.lock().take();
+        if let Some(r) = retired {
+            seal(r);
+        }
         Ok(old)
+    }
+
+    /// Creates the spare journal for the generation after the current one, if there is none.
+    pub(crate) fn prepare_spare(&self) {
+        prepare_spare(
+            &*self.fs,
+            &self.dir,
+            self.generation + 1,
+            self.instance_id,
+            &self.shared,
+        );
+    }
+}
+
+/// Writes a retired journal's seal (it is complete, and the next generation continues it) and
+/// syncs it. Best effort: a journal that could not be sealed is still accepted at open (a
+/// partial seal is cut off), and the sequence numbers still link the two.
+fn seal(mut r: Retired) {
+    let mut buf = Vec::new();
+    let payload = serde_json::to_vec(&[RecordOut::Seal {
+        next_generation: r.generation + 1,
+    }])
+    .expect("a seal serialises");
+    frame::put_record(&mut buf, r.generation, r.seal_lsn, &payload);
+    match r.file.write_all(&buf) {
+        Ok(()) => {
+            let _ = r.file.sync_data();
+        }
+        Err(_) => {
+            let _ = r.file.set_len(r.bytes);
+        }
+    }
+}
+
+/// Creates an empty spare journal of `generation` (sequence number unknown), synced, and keeps
+/// it in `shared` for the next switch. A failure leaves nothing behind (the switch then
+/// creates the journal itself).
+fn prepare_spare(
+    fs: &dyn Fs,
+    dir: &Path,
+    generation: u64,
+    instance_id: InstanceId,
+    shared: &Mutex<Shared>,
+) {
+    let present = shared
+        .lock()
+        .spare
+        .as_ref()
+        .is_some_and(|s| s.generation == generation);
+    if present {
+        return;
+    }
+    let path = dir.join(journal_name(generation));
+    match create_journal(fs, dir, generation, instance_id, 0) {
+        Ok(file) => {
+            let header_len = header_frame(generation, instance_id, 0).len() as u64;
+            shared.lock().spare = Some(Spare {
+                generation,
+                file,
+                header_len,
+            });
+        }
+        Err(_) => {
+            let _ = fs.remove(&path);
+            let _ = fs.sync_dir(dir);
+        }
     }
 }
 
 impl Drop for Storage {
     fn drop(&mut self) {
         let _ = self.sync();
+        // An unused spare journal is not data: leave the directory as tidy as it was.
+        let spare = self.shared.lock().spare.take();
+        if let Some(spare) = spare {
+            drop(spare.file);
+            let _ = self
+                .fs
+                .remove(&self.dir.join(journal_name(spare.generation)));
+            let _ = self.fs.sync_dir(&self.dir);
+        }
     }
 }
 
@@ -400,19 +638,7 @@ fn create_journal(
     lsn: u64,
 ) -> Result<Box<dyn FsFile>> {
     let path = dir.join(journal_name(generation));
-    let header = FileHeader {
-        format_version: FORMAT_VERSION,
-        file: FileKind::Journal,
-        generation,
-        instance_id,
-        lsn,
-    };
-    let mut buf = Vec::new();
-    frame::put_header(
-        &mut buf,
-        generation,
-        &serde_json::to_vec(&header).expect("a header serialises"),
-    );
+    let buf = header_frame(generation, instance_id, lsn);
     let mut f = fs.create(&path).map_err(|e| io_err(&path, "creating", e))?;
     f.write_all(&buf).map_err(|e| io_err(&path, "writing", e))?;
     f.sync_data().map_err(|e| io_err(&path, "syncing", e))?;
@@ -526,12 +752,45 @@ pub(crate) struct CompactionJob {
     instance_id: InstanceId,
     state: FleetState,
     shared: Arc<Mutex<Shared>>,
+    retired: Arc<Mutex<Option<Retired>>>,
+    retired_unsynced: Arc<std::sync::atomic::AtomicBool>,
+    done: bool,
 }
 
 impl CompactionJob {
-    /// Writes the snapshot and removes what it supersedes; the outcome is also kept in the
-    /// storage status. A failure loses nothing: the older snapshot and both journals remain.
+    /// Syncs and seals the retired journal.
+    fn finish_retired(&self) -> Result<()> {
+        let old = {
+            // Held while syncing what the retired journal still has unsynced: a mutation that
+            // must sync the current journal waits for that, and only then (see sync_retired).
+            let mut guard = self.retired.lock();
+            let Some(mut old) = guard.take() else {
+                return Ok(());
+            };
+            if old.unsynced {
+                if let Err(e) = old.file.sync_data() {
+                    let path = self.dir.join(journal_name(old.generation));
+                    let why = format!("fsync of {} failed: {e}", path.display());
+                    self.shared.lock().failure = Some(why.clone());
+                    return Err(Error::Storage(why));
+                }
+                self.retired_unsynced
+                    .store(false, std::sync::atomic::Ordering::Release);
+            }
+            old
+        };
+        // The seal needs no lock: nothing else writes this journal any more.
+        seal(old);
+        Ok(())
+    }
+
+    /// Syncs and seals the journal the compaction switched away from, writes the snapshot,
+    /// removes what it supersedes and creates the next spare journal; the outcome is also kept
+    /// in the storage status. A failure loses nothing: the older snapshot and both journals
+    /// remain.
     pub fn run(mut self) -> Result<()> {
+        self.done = true;
+        let retired = self.finish_retired();
         // Sorted here, outside the fleet's lock: a snapshot lists its nodes in id order.
         self.state.nodes.sort_unstable_by(|a, b| a.id.cmp(&b.id));
         let result = write_snapshot(
@@ -543,9 +802,19 @@ impl CompactionJob {
             &self.state,
         )
         .and_then(|()| remove_superseded(&*self.fs, &self.dir, self.generation).map(|_| ()));
+        let result = retired.and(result);
+        prepare_spare(
+            &*self.fs,
+            &self.dir,
+            self.generation + 1,
+            self.instance_id,
+            &self.shared,
+        );
         let mut shared = self.shared.lock();
+        shared.in_flight = false;
         match &result {
             Ok(()) => {
+                shared.snapshot_generation = self.generation;
                 shared.compactions += 1;
                 shared.last_compaction_error = None;
             }
@@ -557,5 +826,16 @@ impl CompactionJob {
             }
         }
         result
+    }
+}
+
+impl Drop for CompactionJob {
+    /// A job that never ran (a panic, or a caller that dropped it) still finishes the retired
+    /// journal and lets the next compaction begin.
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = self.finish_retired();
+            self.shared.lock().in_flight = false;
+        }
     }
 }

@@ -175,6 +175,9 @@ fn read_snapshot(
     }
 }
 
+/// The header sequence number of a journal created before its first record's was known.
+pub(crate) const SPARE_LSN: u64 = 0;
+
 /// What scanning one journal found.
 struct JournalScan {
     header: FileHeader,
@@ -187,18 +190,46 @@ struct JournalScan {
     len: u64,
 }
 
+/// Where the chain says a journal starts, and what ends before it (for the message when the
+/// journal starts elsewhere: it, or what precedes it, was truncated, rolled back or swapped).
+struct ChainStart {
+    lsn: u64,
+    previous: String,
+}
+
+impl ChainStart {
+    fn mismatch(&self, path: &Path, offset: u64, what: &str, found: u64) -> Error {
+        Error::corrupt(
+            path,
+            offset,
+            format!("{what} sequence number {found}, but {}", self.previous),
+        )
+    }
+}
+
+/// Reads a journal into `replay`, checking that it starts where the chain says: in its header,
+/// or, for a journal created ahead of time (a spare, header sequence number 0), with its first
+/// record.
 fn scan_journal(
     fs: &dyn Fs,
     path: &Path,
     generation: u64,
+    chain: &ChainStart,
+    instance: &mut Option<InstanceId>,
     replay: &mut Replay,
 ) -> Result<JournalScan> {
     let len = fs.len(path).map_err(|e| io_err(path, "reading", e))?;
     let file = fs.open_read(path).map_err(|e| io_err(path, "reading", e))?;
     let mut reader = Reader::new(std::io::BufReader::with_capacity(1 << 16, file), len);
     let header = read_header(path, &mut reader, FileKind::Journal, generation)?;
+    check_instance(path, header.instance_id, instance)?;
+    if header.lsn != SPARE_LSN && header.lsn != chain.lsn {
+        return Err(chain.mismatch(path, 0, "the journal starts at", header.lsn));
+    }
+    let spare = header.lsn == SPARE_LSN;
+    let start = if spare { chain.lsn } else { header.lsn };
     let mut scan = JournalScan {
-        end_lsn: header.lsn.saturating_sub(1),
+        end_lsn: start.saturating_sub(1),
         header,
         records: 0,
         sealed: None,
@@ -226,6 +257,9 @@ fn scan_journal(
                     ));
                 }
                 let expected = scan.end_lsn + 1;
+                if spare && scan.records == 0 && scan.sealed.is_none() && seq != expected {
+                    return Err(chain.mismatch(path, offset, "the journal's first record is", seq));
+                }
                 if seq != expected {
                     return Err(Error::corrupt(
                         path,
@@ -349,6 +383,8 @@ pub(super) fn open(
             0,
             0,
         );
+        storage.shared.lock().snapshot_generation = 1;
+        storage.prepare_spare();
         return Ok(Opened {
             storage,
             state: None,
@@ -391,8 +427,9 @@ pub(super) fn open(
             ))
         }
     };
-    let mut prev: Option<(u64, JournalScan)> = None;
+    let mut scans: Vec<(u64, JournalScan)> = Vec::new();
     for g in base..=last {
+        let prev = scans.last();
         let Some(path) = journals.get(&g) else {
             return Err(Error::corrupt(
                 &dir.join(journal_name(g)),
@@ -400,30 +437,22 @@ pub(super) fn open(
                 format!("journal generation {g} is missing from the chain {base}..{last}"),
             ));
         };
-        let scan = scan_journal(&*fs, path, g, &mut replay)?;
-        check_instance(path, scan.header.instance_id, &mut instance)?;
         let expected_start = match &prev {
             None => snapshot_lsn,
             Some((_, p)) => p.end_lsn + 1,
         };
-        if scan.header.lsn != expected_start {
-            let what = match &prev {
+        let chain = ChainStart {
+            lsn: expected_start,
+            previous: match &prev {
                 None => format!("the snapshot ends at sequence number {}", snapshot_lsn - 1),
                 Some((pg, p)) => format!(
                     "journal generation {pg} ends at sequence number {} (it was truncated or \
                      rolled back)",
                     p.end_lsn
                 ),
-            };
-            return Err(Error::corrupt(
-                path,
-                0,
-                format!(
-                    "the journal starts at sequence number {}, but {what}",
-                    scan.header.lsn
-                ),
-            ));
-        }
+            },
+        };
+        let scan = scan_journal(&*fs, path, g, &chain, &mut instance, &mut replay)?;
         if let Some(next) = scan.sealed {
             if next != g + 1 || g == last {
                 return Err(Error::corrupt(
@@ -435,9 +464,28 @@ pub(super) fn open(
         }
         report.journals_replayed += 1;
         report.journal_records_replayed += scan.records;
-        prev = Some((g, scan));
+        scans.push((g, scan));
     }
-    let (live_generation, live) = prev.expect("at least one journal");
+    // A spare journal that was never switched to (a crash, or a close that could not remove
+    // it) holds nothing: the journal before it is the live one, and the spare goes. A spare
+    // after a sealed journal was switched to (the seal names it), even if nothing was written
+    // to it yet: it is the live one.
+    let mut unused_spare = None;
+    if scans.len() > 1 {
+        let (g, last_scan) = scans.last().expect("checked above");
+        let predecessor_sealed = scans[scans.len() - 2].1.sealed.is_some();
+        let unused = last_scan.header.lsn == SPARE_LSN
+            && last_scan.records == 0
+            && last_scan.sealed.is_none()
+            && last_scan.torn_at.is_none()
+            && !predecessor_sealed;
+        if unused {
+            unused_spare = Some(journals[g].clone());
+            scans.pop();
+            report.journals_replayed -= 1;
+        }
+    }
+    let (live_generation, live) = scans.pop().expect("at least one journal");
     if !report.snapshot_found && (base != last || report.journal_records_replayed > 0) {
         return Err(Error::corrupt(
             &dir.join(snapshot_name(1)),
@@ -475,6 +523,11 @@ pub(super) fn open(
         .collect();
     obsolete.extend(temporary);
     remove_all(&*fs, dir, &obsolete, &mut report)?;
+    if let Some(spare) = unused_spare {
+        fs.remove(&spare)
+            .and_then(|()| fs.sync_dir(dir))
+            .map_err(|e| io_err(&spare, "removing the unused spare journal", e))?;
+    }
     let mut storage = storage(
         fs,
         dir,
@@ -485,12 +538,27 @@ pub(super) fn open(
         instance_id,
         live.end_lsn + 1,
         bytes,
-        live.records,
+        // Every record since the snapshot: that is what a reopen replays.
+        report.journal_records_replayed,
     );
-    // A journal of an older format takes no record of this one: the next write starts the
-    // next generation (the restart's audit entry, at open; on a full disk it is left out and
-    // the first mutation tries again).
-    storage.needs_new_generation = live.header.format_version < FORMAT_VERSION;
+    storage.shared.lock().snapshot_generation = base;
+    // A restart after writes starts a new generation, whose header says where the live journal
+    // ended: a copy of that journal put back later with fewer records no longer passes for the
+    // whole (the chain check at the next open catches it). A journal of an older format takes
+    // no record of this one either. On a full disk this is left out (opening never needs more
+    // space than the data uses): a journal of an older format then rotates at the first write.
+    let older_format = live.header.format_version < FORMAT_VERSION;
+    if live.records > 0 || live.header.lsn == SPARE_LSN || older_format {
+        match storage.rotate() {
+            Ok(_) => report.new_generation = true,
+            Err(_) if storage.poisoned().is_none() => {
+                storage.needs_new_generation = older_format;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    // The journal the next compaction switches to, created now rather than under the lock.
+    storage.prepare_spare();
     let state = FleetState {
         meta: FleetMeta {
             instance_id,
@@ -563,5 +631,7 @@ fn storage(
         poisoned: None,
         needs_new_generation: false,
         shared: Arc::new(parking_lot::Mutex::new(Shared::default())),
+        retired: Arc::new(parking_lot::Mutex::new(None)),
+        retired_unsynced: Arc::default(),
     }
 }
