@@ -270,6 +270,9 @@ enum nl_option
   NL_OPTION_COMPACT_AFTER_RECORDS = 9,
   // Claims and reservations expire after this long unless confirmed or released.
   NL_OPTION_CLAIM_TTL_MS = 10,
+  // An unhealthy node that may have hosted work is deletable only this long after it became
+  // unhealthy or its last container left (unless its VM is confirmed gone).
+  NL_OPTION_UNHEALTHY_GRACE_MS = 11,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

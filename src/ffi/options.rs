@@ -64,6 +64,9 @@ pub enum nl_option {
     CompactAfterRecords = 9,
     /// Claims and reservations expire after this long unless confirmed or released.
     ClaimTtlMs = 10,
+    /// An unhealthy node that may have hosted work is deletable only this long after it became
+    /// unhealthy or its last container left (unless its VM is confirmed gone).
+    UnhealthyGraceMs = 11,
 }
 
 /// Creates options holding the defaults. Free with `nl_options_free`.
@@ -131,6 +134,7 @@ pub unsafe extern "C" fn nl_options_set(
             k if k == nl_option::SyncTimeoutMs as u32 => p.sync_timeout_ms = value,
             k if k == nl_option::ProvisioningTimeoutMs as u32 => p.provisioning_timeout_ms = value,
             k if k == nl_option::ClaimTtlMs as u32 => p.claim_ttl_ms = value,
+            k if k == nl_option::UnhealthyGraceMs as u32 => p.unhealthy_grace_ms = value,
             k if k == nl_option::UnhealthyThreshold as u32 => {
                 p.unhealthy_threshold =
                     u32::try_from(value).map_err(|_| too_big("unhealthy_threshold"))?

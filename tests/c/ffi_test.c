@@ -591,6 +591,7 @@ static void remaining_calls(void) {
   nl_options *o = NULL;
   CHECK(nl_options_new(&o, NULL) == NL_RESULT_OK);
   CHECK(nl_options_set(o, NL_OPTION_READY_GRACE_MS, NL_OFF, NULL) == NL_RESULT_OK);
+  CHECK(nl_options_set(o, NL_OPTION_UNHEALTHY_GRACE_MS, 20 * MIN, NULL) == NL_RESULT_OK);
   CHECK(nl_fleet_set_policy(f, o, NULL) == NL_RESULT_OK);
   CHECK(nl_options_set(o, NL_OPTION_IDLE_GRACE_MS, 500 * 24 * 3600 * 1000ull, NULL) == NL_RESULT_OK);
   CHECK(nl_fleet_set_policy(f, o, &err) == NL_RESULT_INVALID_SETTING);
@@ -598,6 +599,8 @@ static void remaining_calls(void) {
   nl_options_free(o);
   CHECK(nl_fleet_policy_json(f, &b, NULL) == NL_RESULT_OK);
   CHECK(bytes_contain(b, "\"ready_grace_ms\":\"off\""));
+  CHECK(nl_fleet_policy_json(f, &b, NULL) == NL_RESULT_OK);
+  CHECK(bytes_contain(b, "\"unhealthy_grace_ms\":1200000"));
 
   /* Views: every node, a page, a filtered page. */
   CHECK(nl_fleet_nodes_json(f, &b, NULL) == NL_RESULT_OK);
