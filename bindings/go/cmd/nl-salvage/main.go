@@ -2,7 +2,7 @@
 // lifecycle.New refused with ErrCorrupt) into a new directory, and prints exactly what was
 // lost. It never writes the damaged directory.
 //
-//	go install github.com/payperplay/node-lifecycle/bindings/go/cmd/nl-salvage@v0.2.0
+//	go install github.com/payperplay/node-lifecycle/bindings/go/cmd/nl-salvage@v0.3.0
 //	nl-salvage ./data/lifecycle ./data/lifecycle-salvaged
 //
 // The report is JSON on standard output; the exit status is 0 when nothing was lost, 1 when
