@@ -17,7 +17,7 @@ GO_DEV := -tags nl_dev
 GO_WASM := -tags nl_wasm,nl_dev
 
 .PHONY: demo test check test-start test-summary bootstrap lint rust-test c-test c-example header lib \
-	go-lib go-wasm go-test ops-test pgaudit-test dist dist-check reliability miri fuzz-smoke go-asan
+	go-lib go-wasm go-test ops-test pgaudit-test pgstore-test dist dist-check reliability miri fuzz-smoke go-asan
 
 ## Builds the library and plays the four scenarios: in Rust, then from Go as the conductor would.
 demo: go-lib
@@ -31,7 +31,7 @@ demo: go-lib
 ## the ops and pgaudit modules (PostgreSQL ones against a private server), the shipped
 ## libraries' provenance and platform recipes, and the reliability checks (Miri, a fuzz smoke
 ## run, Go under ASan). Each suite prints one summary line; the last lines sum them up.
-test: test-start bootstrap lint rust-test c-test go-test ops-test pgaudit-test dist-check reliability test-summary
+test: test-start bootstrap lint rust-test c-test go-test ops-test pgaudit-test pgstore-test dist-check reliability test-summary
 
 ## The fast loop while working (a couple of minutes once built): formatting, lints, the Rust
 ## tests and the Go package's tests on the native backend (no race detector, -short). It
@@ -102,6 +102,13 @@ ops-test: go-lib go-wasm
 pgaudit-test: go-lib go-wasm
 	@$(SUITE) "pgaudit (cgo, race)" env NL_REQUIRE_PG=1 ./scripts/with-postgres sh -c 'cd bindings/go/pgaudit && go vet $(GO_DEV) ./... && go test $(GO_DEV) -race -count=1 -v ./...'
 	@$(SUITE) "pgaudit (wasm, CGO_ENABLED=0)" env NL_REQUIRE_PG=1 NL_PG_PORT=54330 ./scripts/with-postgres sh -c 'cd bindings/go/pgaudit && CGO_ENABLED=0 go test $(GO_DEV) -count=1 -v ./...'
+
+## Replicas sharing a fleet in PostgreSQL: lease races, a killed leader, a partitioned leader,
+## a store outage, claims racing decommissions across replicas. WebAssembly backend only (the
+## shared store's seam is its file system), with cgo for the race detector and without.
+pgstore-test: go-lib go-wasm
+	@$(SUITE) "pgstore (wasm, race)" env NL_REQUIRE_PG=1 NL_PG_PORT=54331 ./scripts/with-postgres sh -c 'cd bindings/go/pgstore && go vet $(GO_WASM) ./... && go test $(GO_WASM) -race -count=1 -v ./...'
+	@$(SUITE) "pgstore (wasm, CGO_ENABLED=0)" env NL_REQUIRE_PG=1 NL_PG_PORT=54332 ./scripts/with-postgres sh -c 'cd bindings/go/pgstore && CGO_ENABLED=0 go test $(GO_DEV) -count=1 -v ./...'
 
 ## Rebuilds the libraries and the module shipped with the Go module (only when cutting a
 ## version: see docs/DISTRIBUTION.md).

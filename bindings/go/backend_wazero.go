@@ -29,6 +29,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
 	"github.com/tetratelabs/wazero/experimental/sysfs"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 )
@@ -129,6 +130,15 @@ var wasmExports = []string{
 // instantiate starts an instance with the given host directories mounted (guest path ->
 // host path).
 func instantiate(mounts map[string]string) (*wasmInstance, error) {
+	return instantiateFS(mounts, newDiskFS)
+}
+
+// mountFS makes the file system the module sees at a mount from the host directory (diskFS,
+// or a replica's mirrorFS over it).
+type mountFS func(host string, seen *hostErrno) experimentalsys.FS
+
+// instantiateFS is instantiate with the file system of each mount made by fsFor.
+func instantiateFS(mounts map[string]string, fsFor mountFS) (*wasmInstance, error) {
 	e, err := loadEngine()
 	if err != nil {
 		return nil, err
@@ -136,7 +146,7 @@ func instantiate(mounts map[string]string) (*wasmInstance, error) {
 	in := &wasmInstance{mounts: mounts}
 	fsConfig := wazero.NewFSConfig()
 	for guest, host := range mounts {
-		fsConfig = fsConfig.(sysfs.FSConfig).WithSysFSMount(newDiskFS(host, &in.hostErrno), guest)
+		fsConfig = fsConfig.(sysfs.FSConfig).WithSysFSMount(fsFor(host, &in.hostErrno), guest)
 	}
 	cfg := wazero.NewModuleConfig().
 		WithName(""). // anonymous: one instance per fleet
@@ -401,7 +411,11 @@ func openBackend(optionsJSON []byte) (backend, error) {
 }
 
 func newWasmBackend(mounts map[string]string, optionsJSON []byte) (*wasmBackend, error) {
-	in, err := instantiate(mounts)
+	return newWasmBackendFS(mounts, newDiskFS, optionsJSON)
+}
+
+func newWasmBackendFS(mounts map[string]string, fsFor mountFS, optionsJSON []byte) (*wasmBackend, error) {
+	in, err := instantiateFS(mounts, fsFor)
 	if err != nil {
 		return nil, err
 	}

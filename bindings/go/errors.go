@@ -34,6 +34,10 @@ const (
 	CodeStalePlan            Code = 22
 	CodePoisoned             Code = 23
 	CodeCapacityInUse        Code = 24
+	// CodeNotLeader and CodeFenced come from this package's replica layer (Options.Shared);
+	// the library itself never returns them.
+	CodeNotLeader Code = 25
+	CodeFenced    Code = 26
 )
 
 // Error is every error the package returns. It keeps the numeric code and what the library
@@ -132,6 +136,12 @@ var (
 	// ErrCapacityInUse: a node's RAM cannot go below what its containers and claims use, nor
 	// to 0 ("unknown", which switches capacity checks off) while anything is placed on it.
 	ErrCapacityInUse = &Error{Code: CodeCapacityInUse}
+	// ErrNotLeader: a shared fleet's standby replica answers reads only; the message names the
+	// leader. Retry on the leader, or after this replica became leader (Fleet.IsLeader).
+	ErrNotLeader = &Error{Code: CodeNotLeader}
+	// ErrFenced: the store refused a write because this replica's lease was taken over or had
+	// expired. Nothing was acknowledged; the replica steps down to standby by itself.
+	ErrFenced = &Error{Code: CodeFenced}
 	// ErrPanic: the library caught an internal panic; the call changed nothing.
 	ErrPanic = &Error{Code: CodePanic}
 	// ErrClosed: the Fleet was closed.

@@ -37,7 +37,12 @@ func New(opts Options) (*Fleet, error) {
 	if err := checkLibraryVersion(); err != nil {
 		return nil, err
 	}
-	b, err := openBackend(js)
+	var b backend
+	if opts.Shared != nil {
+		b, err = openReplica(opts, js)
+	} else {
+		b, err = openBackend(js)
+	}
 	if err != nil {
 		return nil, err
 	}

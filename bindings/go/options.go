@@ -75,6 +75,11 @@ type Options struct {
 	// CompactAfterRecords: snapshot and start a new journal after this many records (100000;
 	// OffCount: only when Fleet.Compact is called).
 	CompactAfterRecords int
+
+	// Shared, when set, keeps the fleet in a store shared by replicas instead of DataDir (which
+	// must then be empty): one replica leads and mutates, the others answer reads and take over
+	// when the leader's lease expires. See Replication and SharedStore.
+	Shared *Replication
 }
 
 // Policy returns the policy part of the options.
