@@ -37,6 +37,9 @@ func New(opts Options) (*Fleet, error) {
 	if err := checkLibraryVersion(); err != nil {
 		return nil, err
 	}
+	if sharedForTests != nil {
+		sharedForTests(&opts)
+	}
 	var b backend
 	if opts.Shared != nil {
 		b, err = openReplica(opts, js)
@@ -51,6 +54,10 @@ func New(opts Options) (*Fleet, error) {
 	runtime.SetFinalizer(f, func(f *Fleet) { _ = f.Close() })
 	return f, nil
 }
+
+// sharedForTests, set only by this package's tests (NL_TEST_SHARED=1), turns every fleet New
+// opens into a shared one, so that the acceptance suites also run over the replica layer.
+var sharedForTests func(*Options)
 
 // Close releases the fleet (a persistent one syncs its journal and releases its directory).
 // It is idempotent and safe to call while other goroutines use the fleet: their calls finish,

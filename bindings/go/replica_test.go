@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -311,4 +312,43 @@ type conductorOK struct{ t *testing.T }
 func (c *conductorOK) ok(_ any, err error) {
 	c.t.Helper()
 	must(c.t, err)
+}
+
+// With NL_TEST_SHARED=1 every fleet the tests open is a shared one over an in-memory store,
+// one store per data directory (so a reopen finds what the last Close left) and a fresh one
+// for each in-memory fleet: `make test` runs the scenario and conductor suites this way.
+func init() {
+	if os.Getenv("NL_TEST_SHARED") == "" {
+		return
+	}
+	var mu sync.Mutex
+	stores := map[string]*memStore{}
+	sharedForTests = func(o *Options) {
+		if o.Shared != nil {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		key := o.DataDir
+		s := stores[key]
+		if s == nil || key == "" {
+			s = newMemStore()
+			stores[key] = s
+		}
+		o.DataDir = ""
+		o.Shared = &Replication{Store: s, ReplicaID: "conductor", LeaseTTL: time.Hour, Poll: time.Second}
+	}
+}
+
+// The shared-store run of the acceptance suites really runs them over the replica layer.
+func TestSharedTestModeIsOn(t *testing.T) {
+	if os.Getenv("NL_TEST_SHARED") == "" {
+		t.Skip("NL_TEST_SHARED is not set")
+	}
+	f, err := New(Options{DataDir: t.TempDir()})
+	must(t, err)
+	defer f.Close()
+	if _, ok := f.b.(*replicaBackend); !ok || !f.IsLeader() {
+		t.Fatalf("the fleet is not a shared one: %T", f.b)
+	}
 }
