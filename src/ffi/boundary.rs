@@ -50,6 +50,8 @@ pub enum nl_result {
     /// A node's RAM cannot go below what its containers and claims use (nor to "unknown" while
     /// anything is placed on it).
     CapacityInUse = 24,
+    // 25 and 26 are taken by the Go package's replica layer (ErrNotLeader, ErrFenced): the next
+    // result code of the library is 27.
     SystemNode = 100,
     DedicatedNode = 101,
     StillStarting = 102,
