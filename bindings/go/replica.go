@@ -247,6 +247,12 @@ func (r *replicaBackend) stepDown() {
 // same epoch (a restart without a restart), and tells the conductor, which runs its restore
 // pass again.
 func (r *replicaBackend) reopenAsLeader(epoch uint64) {
+	r.mu.RLock()
+	w := r.w
+	r.mu.RUnlock()
+	if err := w.resolve(epoch); err != nil {
+		return // the store is still failing: the next renewal tries again
+	}
 	if err := r.become(true, epoch); err != nil {
 		return // the store is still failing: the next renewal tries again
 	}

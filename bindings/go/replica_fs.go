@@ -47,6 +47,10 @@ type storeWriter struct {
 
 	mu     sync.Mutex
 	pushed map[string]int64 // files the store holds, and their length there
+	// uncertain are appends whose outcome is unknown: the store failed (not fenced) and may
+	// have committed before the connection broke. The core saw a failure, so whatever landed
+	// was never acknowledged; before this replica reopens from the store it cuts them back.
+	uncertain []uncertainAppend
 	// fenced is set when the store refused a write for the lease; lastErr is the store's
 	// last refusal, for the error the caller sees.
 	fenced  atomic.Bool
@@ -112,10 +116,36 @@ func (w *storeWriter) push(name string) experimentalsys.Errno {
 	ctx, cancel := w.ctx()
 	defer cancel()
 	if err := w.store.Append(ctx, w.holder, w.epoch, name, from, data); err != nil {
+		if !errors.Is(err, ErrFenced) {
+			w.uncertain = append(w.uncertain, uncertainAppend{name, from})
+		}
 		return w.refused(err)
 	}
 	w.pushed[name] = from + int64(len(data))
 	return 0
+}
+
+type uncertainAppend struct {
+	name string
+	off  int64
+}
+
+// resolve cuts every uncertain append back in the store, under epoch (the caller checked that
+// the lease is still this replica's). It fails if the store still fails.
+func (w *storeWriter) resolve(epoch uint64) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for len(w.uncertain) > 0 {
+		u := w.uncertain[0]
+		ctx, cancel := w.ctx()
+		err := w.store.Truncate(ctx, w.holder, epoch, u.name, u.off)
+		cancel()
+		if err != nil {
+			return err
+		}
+		w.uncertain = w.uncertain[1:]
+	}
+	return nil
 }
 
 // truncate cuts name in the store before the copy is cut.

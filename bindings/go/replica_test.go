@@ -22,6 +22,9 @@ type memStore struct {
 	files   map[string][]byte
 	version uint64
 	writes  int // accepted changes
+	// lostCommits makes that many next Appends commit and then report a failure, as when the
+	// connection breaks during COMMIT.
+	lostCommits int
 }
 
 func newMemStore() *memStore { return &memStore{files: map[string][]byte{}} }
@@ -103,13 +106,29 @@ func (m *memStore) change(holder string, epoch uint64, f func() error) error {
 }
 
 func (m *memStore) Append(_ context.Context, holder string, epoch uint64, name string, off int64, data []byte) error {
-	return m.change(holder, epoch, func() error {
+	lost := m.takeLostCommit()
+	err := m.change(holder, epoch, func() error {
 		if int64(len(m.files[name])) != off {
 			return fmt.Errorf("append to %s at %d, it holds %d bytes", name, off, len(m.files[name]))
 		}
 		m.files[name] = append(m.files[name], data...)
 		return nil
 	})
+	if err == nil && lost {
+		return errors.New("connection reset during COMMIT")
+	}
+	return err
+}
+
+// takeLostCommit is Append for a store whose commit outcome is lost.
+func (m *memStore) takeLostCommit() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.lostCommits > 0 {
+		m.lostCommits--
+		return true
+	}
+	return false
 }
 
 func (m *memStore) Truncate(_ context.Context, holder string, epoch uint64, name string, size int64) error {
@@ -275,6 +294,49 @@ func TestReplicaFailoverKeepsEverythingAndFencesTheOldLeader(t *testing.T) {
 	must(t, err)
 	if !released {
 		t.Fatal("the claim did not survive the failover")
+	}
+}
+
+// A write whose commit outcome was lost (committed, but the caller saw the connection fail)
+// was never acknowledged, so it must not appear: the replica cuts it back before it reopens
+// the fleet from the store.
+func TestReplicaLostCommitIsNeverVisible(t *testing.T) {
+	store := newMemStore()
+	var reopened sync.WaitGroup
+	reopened.Add(1)
+	var once sync.Once
+	a := openReplicaT(t, store, "a", func(leader bool) {
+		if leader {
+			once.Do(reopened.Done)
+		}
+	})
+	c := &conductorOK{t}
+	c.ok(a.Register(NodeSpec{ID: "before", Origin: OriginCloud, TotalRAMMB: 8192}))
+	store.mu.Lock()
+	store.lostCommits = 1
+	store.mu.Unlock()
+	if _, err := a.Register(NodeSpec{ID: "ghost", Origin: OriginCloud, TotalRAMMB: 8192}); err == nil {
+		t.Fatal("a write whose commit was lost was acknowledged")
+	}
+	reopened.Wait()
+	if _, err := a.Node("ghost"); !errors.Is(err, ErrNodeNotFound) {
+		t.Fatalf("the unacknowledged write is visible after the reopen: %v", err)
+	}
+	if _, err := a.Node("before"); err != nil {
+		t.Fatal(err)
+	}
+	c.ok(a.Register(NodeSpec{ID: "after", Origin: OriginCloud, TotalRAMMB: 8192}))
+	// A second replica opening the store sees the same.
+	files, _, _ := store.Load(context.Background())
+	if len(files) == 0 {
+		t.Fatal("empty store")
+	}
+	b := openReplicaT(t, store, "b", nil)
+	if _, err := b.Node("ghost"); !errors.Is(err, ErrNodeNotFound) {
+		t.Fatalf("another replica sees the unacknowledged write: %v", err)
+	}
+	if _, err := b.Node("after"); err != nil {
+		t.Fatal(err)
 	}
 }
 
