@@ -94,7 +94,7 @@ go-test: go-lib go-wasm
 	@$(SUITE) "go (cgo, race)" sh -c 'cd bindings/go && go test $(GO_DEV) -race -count=1 -v ./...'
 	@$(SUITE) "go (wasm, CGO_ENABLED=0)" sh -c 'cd bindings/go && CGO_ENABLED=0 go test $(GO_DEV) -count=1 -v ./...'
 	@$(SUITE) "go (wasm, race, -short)" sh -c 'cd bindings/go && go test $(GO_WASM) -race -short -count=1 -v .'
-	@$(SUITE) "go (wasm, shared store: scenarios, conductor)" sh -c 'cd bindings/go && NL_TEST_SHARED=1 CGO_ENABLED=0 go test $(GO_DEV) -run "TestScenario|TestConductor|TestSharedTestModeIsOn" -count=1 -v .'
+	@$(SUITE) "go (wasm, shared store: acceptance, conductor)" sh -c 'cd bindings/go && NL_TEST_SHARED=1 CGO_ENABLED=0 go test $(GO_DEV) -run "TestAcceptance|TestConductor|TestSharedTestModeIsOn" -count=1 -v .'
 
 ops-test: go-lib go-wasm
 	@$(SUITE) "ops (cgo, race)" sh -c 'cd bindings/go/ops && go vet $(GO_DEV) ./... && go test $(GO_DEV) -race -count=1 -v ./...'

@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	lifecycle "github.com/payperplay/node-lifecycle/bindings/go"
+	"github.com/payperplay/node-lifecycle/bindings/go/lifecycletest"
 )
 
 func dsn(t testing.TB) string {
@@ -502,5 +503,78 @@ func TestStoreOutageIsNeverAcknowledgedAndHeals(t *testing.T) {
 	}
 	if _, err := a.Node("during"); !errors.Is(err, lifecycle.ErrNodeNotFound) {
 		t.Fatalf("the refused write is visible: %v", err)
+	}
+}
+
+// pgBackend runs the library's acceptance suite on PostgreSQL: each fleet in its own rows, a
+// restart is a new replica (another id) opening the same fleet.
+type pgBackend struct {
+	pool    *pgxpool.Pool
+	fleet   string
+	reopens int
+}
+
+func (b *pgBackend) Open(t *testing.T, o lifecycle.Options) *lifecycle.Fleet {
+	b.fleet = fleetName(t)
+	return b.open(t, o)
+}
+
+func (b *pgBackend) Reopen(t *testing.T, o lifecycle.Options) *lifecycle.Fleet {
+	b.reopens++
+	return b.open(t, o)
+}
+
+func (b *pgBackend) open(t *testing.T, o lifecycle.Options) *lifecycle.Fleet {
+	o.Shared = &lifecycle.Replication{Store: openStore(t, b.pool, b.fleet),
+		ReplicaID: fmt.Sprintf("replica-%d", b.reopens), LeaseTTL: 10 * time.Second, Poll: 10 * time.Millisecond}
+	f, err := lifecycle.New(o)
+	must(t, err)
+	if !f.IsLeader() {
+		t.Fatal("the only replica does not lead")
+	}
+	return f
+}
+
+func TestAcceptanceOnPostgreSQL(t *testing.T) {
+	lifecycletest.Run(t, &pgBackend{pool: newPool(t, nil)})
+}
+
+// Damage in the database is found as on a disk: a flipped byte in a journal frame makes the
+// next open fail with ErrCorrupt naming the file, and the store is left as it was.
+func TestDamageInTheStoreIsCorrupt(t *testing.T) {
+	pool := newPool(t, nil)
+	ctx := context.Background()
+	fleet := fleetName(t)
+	f, err := lifecycle.New(lifecycle.Options{Shared: &lifecycle.Replication{Store: openStore(t, pool, fleet), ReplicaID: "a"}})
+	must(t, err)
+	for i := 0; i < 3; i++ {
+		_, err := f.Register(lifecycle.NodeSpec{ID: fmt.Sprintf("n%d", i), Origin: lifecycle.OriginCloud, TotalRAMMB: 8192})
+		must(t, err)
+	}
+	must(t, f.Close())
+	// Flip one byte in the middle of the first journal piece that holds records.
+	tag, err := pool.Exec(ctx, `
+UPDATE nl_file_chunk SET data = set_byte(data, length(data) / 2, get_byte(data, length(data) / 2) # 255)
+ WHERE (fleet, name, off) = (SELECT fleet, name, off FROM nl_file_chunk
+                              WHERE fleet = $1 AND name LIKE 'journal-%' AND off > 0 ORDER BY name, off LIMIT 1)`, fleet)
+	must(t, err)
+	if tag.RowsAffected() != 1 {
+		t.Fatal("no journal record to damage")
+	}
+	before, _, err := openStore(t, pool, fleet).Load(ctx)
+	must(t, err)
+	_, err = lifecycle.New(lifecycle.Options{Shared: &lifecycle.Replication{Store: openStore(t, pool, fleet), ReplicaID: "b"}})
+	if !errors.Is(err, lifecycle.ErrCorrupt) || !strings.Contains(err.Error(), "journal-") {
+		t.Fatalf("opening a damaged store: %v", err)
+	}
+	after, _, err := openStore(t, pool, fleet).Load(ctx)
+	must(t, err)
+	if len(after) != len(before) {
+		t.Fatalf("the failed open changed the store: %d files, then %d", len(before), len(after))
+	}
+	for name, data := range before {
+		if string(after[name]) != string(data) {
+			t.Fatalf("the failed open changed %s", name)
+		}
 	}
 }
