@@ -66,7 +66,9 @@ type LeaseInfo struct {
 type Replication struct {
 	// Store holds the fleet's files and lease.
 	Store SharedStore
-	// ReplicaID names this process in the lease (a pod name, host:pid); unique per replica.
+	// ReplicaID names this process in the lease (a pod name, host:pid). It must be unique per
+	// replica: two processes with one id would take the lease from each other (fencing keeps
+	// their writes apart, but leadership would flap).
 	ReplicaID string
 	// LeaseTTL: how long a lease lives without renewal (10s). The leader renews every third
 	// of it; a standby takes over at most about LeaseTTL + Poll after a leader died.
@@ -79,7 +81,8 @@ type Replication struct {
 	// opens the fleet as leader after New: a promotion, or a reopen from the store after a
 	// write to the store failed (the store was down) and poisoned the instance. After true
 	// the fleet is restored as after a restart, and the conductor runs its restore pass
-	// (MIGRATION.md, section 11).
+	// (MIGRATION.md, section 11). It must not block: the lease is renewed from the same
+	// goroutine, so start the restore pass in a goroutine of its own.
 	OnLeadership func(leader bool)
 	// StoreTimeout bounds each call to the store (5s).
 	StoreTimeout time.Duration
