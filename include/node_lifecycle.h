@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define NL_VERSION "0.3.0-dev"
+#define NL_VERSION "0.3.0"
 #define NL_VERSION_MAJOR 0
 #define NL_VERSION_MINOR 3
 #define NL_VERSION_PATCH 0
@@ -625,7 +625,7 @@ const uint8_t *nl_audit_list_strings(const nl_audit_list *list, size_t *len_out)
 // Frees an audit list. NULL is a no-op; a list already freed is reported.
 nl_result nl_audit_list_free(nl_audit_list *list);
 
-// The library version, e.g. "0.2.0": a static string, never freed. Matches `NL_VERSION`.
+// The library version, e.g. "0.3.0": a static string, never freed. Matches `NL_VERSION`.
 const char *nl_version(void);
 
 // The fingerprint of the source this library was built from (hex SHA-256 of the crate's

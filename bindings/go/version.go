@@ -8,7 +8,7 @@ import (
 // BindingVersion is this package's version. The package and the library are released together
 // under one version number, and the package refuses to run on a library of another version:
 // the boundary between them is not a stable ABI across versions, only within one.
-const BindingVersion = "0.3.0-dev"
+const BindingVersion = "0.3.0"
 
 // CodeLibraryMismatch is never returned by the library: the package returns it when the library
 // it runs on is of another version than BindingVersion, which can only happen with

@@ -532,7 +532,7 @@ pub unsafe fn raw_bytes_out(out: *mut *mut nl_bytes, data: Vec<u8>) -> FfiResult
 
 // ----- exports: version, results, errors, bytes ---------------------------------------------
 
-/// The library version, e.g. "0.2.0": a static string, never freed. Matches `NL_VERSION`.
+/// The library version, e.g. "0.3.0": a static string, never freed. Matches `NL_VERSION`.
 #[no_mangle]
 pub extern "C" fn nl_version() -> *const c_char {
     ffi_boundary!(value std::ptr::null(), {

@@ -4,7 +4,7 @@ go 1.24.0
 
 require (
 	github.com/getkin/kin-openapi v0.133.0
-	github.com/payperplay/node-lifecycle/bindings/go v0.2.0
+	github.com/payperplay/node-lifecycle/bindings/go v0.3.0
 )
 
 require (

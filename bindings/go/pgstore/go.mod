@@ -4,7 +4,7 @@ go 1.24.0
 
 require (
 	github.com/jackc/pgx/v5 v5.7.6
-	github.com/payperplay/node-lifecycle/bindings/go v0.2.0
+	github.com/payperplay/node-lifecycle/bindings/go v0.3.0
 )
 
 require (

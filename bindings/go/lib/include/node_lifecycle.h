@@ -7,9 +7,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define NL_VERSION "0.2.0"
+#define NL_VERSION "0.3.0"
 #define NL_VERSION_MAJOR 0
-#define NL_VERSION_MINOR 2
+#define NL_VERSION_MINOR 3
 #define NL_VERSION_PATCH 0
 
 // The setting value that switches a timer off (a grace never waits, a timeout never
@@ -61,6 +61,9 @@ enum nl_result
   NL_RESULT_STALE_PLAN = 22,
   // The fleet refuses work until reopened (a failed fsync, or an internal error).
   NL_RESULT_POISONED = 23,
+  // A node's RAM cannot go below what its containers and claims use (nor to "unknown" while
+  // anything is placed on it).
+  NL_RESULT_CAPACITY_IN_USE = 24,
   NL_RESULT_SYSTEM_NODE = 100,
   NL_RESULT_DEDICATED_NODE = 101,
   NL_RESULT_STILL_STARTING = 102,
@@ -75,6 +78,7 @@ enum nl_result
   NL_RESULT_ALREADY_DECOMMISSIONED = 111,
   NL_RESULT_DECOMMISSION_IN_PROGRESS = 112,
   NL_RESULT_NODE_NOT_FOUND_REASON = 113,
+  NL_RESULT_UNHEALTHY_TOO_RECENT = 114,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -160,6 +164,9 @@ enum nl_reason
   NL_REASON_DECOMMISSION_IN_PROGRESS = 112,
   // The node id is not registered (audit entries only; `evaluate` returns an error instead).
   NL_REASON_NODE_NOT_FOUND = 113,
+  // Rule 6: unhealthy, inside the unhealthy grace, and the provider has not confirmed the VM
+  // is gone: an outage may be a blip of a live worker.
+  NL_REASON_UNHEALTHY_TOO_RECENT = 114,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -263,6 +270,9 @@ enum nl_option
   NL_OPTION_COMPACT_AFTER_RECORDS = 9,
   // Claims and reservations expire after this long unless confirmed or released.
   NL_OPTION_CLAIM_TTL_MS = 10,
+  // An unhealthy node that may have hosted work is deletable only this long after it became
+  // unhealthy or its last container left (unless its VM is confirmed gone).
+  NL_OPTION_UNHEALTHY_GRACE_MS = 11,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -615,7 +625,7 @@ const uint8_t *nl_audit_list_strings(const nl_audit_list *list, size_t *len_out)
 // Frees an audit list. NULL is a no-op; a list already freed is reported.
 nl_result nl_audit_list_free(nl_audit_list *list);
 
-// The library version, e.g. "0.2.0": a static string, never freed. Matches `NL_VERSION`.
+// The library version, e.g. "0.3.0": a static string, never freed. Matches `NL_VERSION`.
 const char *nl_version(void);
 
 // The fingerprint of the source this library was built from (hex SHA-256 of the crate's
@@ -705,8 +715,9 @@ nl_result nl_fleet_remove_container(const nl_fleet *fleet,
                                     nl_container_outcome *outcome_out,
                                     nl_error **err_out);
 
-// Replaces the node's container view with the JSON list `[["c1",2048],...]` (id, RAM MB) and
-// completes its pending container sync.
+// Replaces the node's container view with the JSON list `[["c1",2048],...]` (id, RAM MB). A
+// pending container sync stays pending: complete it with `nl_fleet_complete_container_sync`
+// (or `nl_fleet_finish_restore`) once the view is complete.
 nl_result nl_fleet_sync_containers(const nl_fleet *fleet,
                                    const uint8_t *node,
                                    size_t node_len,
@@ -714,6 +725,15 @@ nl_result nl_fleet_sync_containers(const nl_fleet *fleet,
                                    size_t containers_json_len,
                                    nl_container_outcome *outcome_out,
                                    nl_error **err_out);
+
+// Declares the node's container view (refreshed with `nl_fleet_sync_containers`) complete:
+// its pending container sync ends (audited) and the post-sync grace starts. `completed_out`
+// (optional) is false when no sync was pending.
+nl_result nl_fleet_complete_container_sync(const nl_fleet *fleet,
+                                           const uint8_t *node,
+                                           size_t node_len,
+                                           bool *completed_out,
+                                           nl_error **err_out);
 
 // Reserves `ram_mb` for container `container` about to be placed (a claim keyed by the id;
 // it expires after the policy's claim TTL). `created_out` (optional) is false when the

@@ -1,1 +1,1 @@
-/* node-lifecycle 0.2.0, linux_arm64_musl: shipped library present */
+/* node-lifecycle 0.3.0, linux_arm64_musl: shipped library present */
