@@ -22,6 +22,25 @@ func openReplicaT(t *testing.T, store lifecycle.SharedStore, id string, onLeader
 	return f
 }
 
+// firstLeadership returns an OnLeadership callback and a wait that returns once the callback
+// reported leadership, failing the test after five seconds instead of hanging it.
+func firstLeadership(t *testing.T) (func(bool), func()) {
+	led := make(chan struct{})
+	var once sync.Once
+	return func(leader bool) {
+			if leader {
+				once.Do(func() { close(led) })
+			}
+		}, func() {
+			t.Helper()
+			select {
+			case <-led:
+			case <-time.After(5 * time.Second):
+				t.Fatal("timed out waiting for OnLeadership(true)")
+			}
+		}
+}
+
 // waitFor polls cond for up to five seconds.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -82,14 +101,8 @@ func TestReplicaStandbyReadsAndRefusesMutations(t *testing.T) {
 func TestReplicaFailoverKeepsEverythingAndFencesTheOldLeader(t *testing.T) {
 	store := lifecycletest.NewMemStore()
 	a := openReplicaT(t, store, "a", nil)
-	var promoted sync.WaitGroup
-	promoted.Add(1)
-	var once sync.Once
-	b := openReplicaT(t, store, "b", func(leader bool) {
-		if leader {
-			once.Do(promoted.Done)
-		}
-	})
+	onLeader, promoted := firstLeadership(t)
+	b := openReplicaT(t, store, "b", onLeader)
 	c := &conductorOK{t}
 	c.ok(a.Register(lifecycle.NodeSpec{ID: "n1", Origin: lifecycle.OriginCloud, TotalRAMMB: 8192, BootedFromImage: true}))
 	c.ok(a.Register(lifecycle.NodeSpec{ID: "n2", Origin: lifecycle.OriginCloud, TotalRAMMB: 8192, BootedFromImage: true}))
@@ -107,7 +120,7 @@ func TestReplicaFailoverKeepsEverythingAndFencesTheOldLeader(t *testing.T) {
 
 	// a stops renewing: its lease lapses, b takes over.
 	store.ExpireLease()
-	promoted.Wait()
+	promoted()
 	if !b.IsLeader() {
 		t.Fatal("b did not become leader")
 	}
@@ -159,21 +172,15 @@ func TestReplicaFailoverKeepsEverythingAndFencesTheOldLeader(t *testing.T) {
 // the fleet from the store.
 func TestReplicaLostCommitIsNeverVisible(t *testing.T) {
 	store := lifecycletest.NewMemStore()
-	var reopened sync.WaitGroup
-	reopened.Add(1)
-	var once sync.Once
-	a := openReplicaT(t, store, "a", func(leader bool) {
-		if leader {
-			once.Do(reopened.Done)
-		}
-	})
+	onLeader, reopened := firstLeadership(t)
+	a := openReplicaT(t, store, "a", onLeader)
 	c := &conductorOK{t}
 	c.ok(a.Register(lifecycle.NodeSpec{ID: "before", Origin: lifecycle.OriginCloud, TotalRAMMB: 8192}))
 	store.LoseCommits(1)
 	if _, err := a.Register(lifecycle.NodeSpec{ID: "ghost", Origin: lifecycle.OriginCloud, TotalRAMMB: 8192}); err == nil {
 		t.Fatal("a write whose commit was lost was acknowledged")
 	}
-	reopened.Wait()
+	reopened()
 	if _, err := a.Node("ghost"); !errors.Is(err, lifecycle.ErrNodeNotFound) {
 		t.Fatalf("the unacknowledged write is visible after the reopen: %v", err)
 	}
